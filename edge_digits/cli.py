@@ -1,0 +1,219 @@
+"""`edge-digits`: a thin command line over the library. Each subcommand imports its module lazily,
+so `edge-digits read` never pays for (or needs) TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import EdgeDigitsError
+
+PROGRAM = "edge-digits"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def command_train(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from .train import train_model
+
+    result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
+                         limit=args.limit, seed=args.seed, out=args.out)
+    print(f"best validation accuracy {result.best_val_accuracy:.4%} after {result.epochs_run} epochs in {result.seconds:.0f} s")
+    for path in (result.model_path, result.history_path, result.plot_path):
+        print(f"wrote {path}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from .evaluate import evaluate_model, format_evaluation
+
+    result = evaluate_model(args.model, data_path=args.data, out_dir=args.out, plots=not args.no_plots)
+    print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from .exporter import export
+
+    command = " ".join([PROGRAM, *sys.argv[1:]]) if sys.argv and sys.argv[0] else PROGRAM + " export"
+    manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
+                      calibration=args.calibration, seed=args.seed, command=command)
+    for artifact in manifest["artifacts"]:
+        accuracy = artifact.get("accuracy")
+        accuracy_text = f"{accuracy:.2%}" if isinstance(accuracy, float) else "-"
+        print(f"{artifact['file']:<22} {artifact['bytes']:>9,} bytes  accuracy {accuracy_text}")
+    print(f"wrote {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+def command_parity(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from .parity import format_table, run_parity
+
+    report = run_parity(args.directory, data_path=args.data, limit=args.limit)
+    print(format_table(report))
+    return 0 if report.passed else 1
+
+
+def command_read(args: argparse.Namespace) -> int:
+    from .imageio import load_image
+    from .reader import DigitReader
+
+    reader = DigitReader(model=args.model, backend=args.backend, min_confidence=args.min_confidence, verify=not args.no_verify)
+    if args.annotate:
+        Path(args.annotate).mkdir(parents=True, exist_ok=True)
+    results, failures = [], 0
+    for image_path in args.images:
+        try:
+            image = load_image(image_path)
+            reading = reader.read(image)
+            if args.annotate:
+                _write_annotation(image, reading, Path(args.annotate) / (Path(image_path).stem + ".annotated.png"))
+        except EdgeDigitsError as error:
+            print(f"{PROGRAM}: skipped {image_path}: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.json:
+            results.append({"image": str(image_path), **reading.to_dict()})
+        elif len(args.images) > 1:
+            print(f"{image_path}:\n{reading.text}")
+        else:
+            print(reading.text)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if failures:
+        print(f"{PROGRAM}: error: {failures} of {len(args.images)} images could not be read", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _write_annotation(image, reading, path: Path) -> None:
+    import cv2
+
+    from .draw import draw_reading
+
+    if not cv2.imwrite(str(path), draw_reading(image, reading)):
+        raise EdgeDigitsError(f"cannot write annotated image {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; README's usage section mirrors this."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser = Parser(prog=PROGRAM, parents=[common],
+                    description="Train, quantize, export and run a handwritten-digit CNN on the edge.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    train = commands.add_parser("train", parents=[common], help="train a model on MNIST")
+    train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge see README)")
+    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
+    train.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="test accuracy, per-class accuracy and confusion matrix")
+    evaluate.add_argument("model", help="a .keras model")
+    evaluate.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    evaluate.add_argument("--out", help="directory for the PNGs (default: beside the model)")
+    evaluate.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(handler=command_evaluate)
+
+    export = commands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
+    export.add_argument("--int8", action="store_true", help="also write the int8 ONNX and int8 TFLite models")
+    export.add_argument("--fp16", action="store_true", help="also write a float16 TFLite model")
+    export.add_argument("--model", help="source .keras (default: OUT/digits.keras, trained first if missing)")
+    export.add_argument("--out", default="export", help="output directory (default: export)")
+    export.add_argument("--data", help="MNIST npz for calibration and validation")
+    export.add_argument("--calibration", type=positive_int, default=1000, help="int8 calibration images from the training split (default 1000)")
+    export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
+    export.set_defaults(handler=command_export)
+
+    parity = commands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
+    parity.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
+    parity.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    parity.add_argument("--limit", type=positive_int, help="use only the first N test images")
+    parity.set_defaults(handler=command_parity)
+
+    read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")
+    read.add_argument("images", nargs="+", metavar="IMAGE")
+    read.add_argument("--json", action="store_true", help="print a JSON array of readings")
+    read.add_argument("--annotate", metavar="DIR", help="write each image with boxes and digits drawn into DIR")
+    read.add_argument("--model", help="an .onnx/.tflite file or export directory (default: the shipped export/)")
+    read.add_argument("--backend", choices=("onnx", "tflite"), default="onnx", help="inference runtime (default onnx)")
+    read.add_argument("--min-confidence", type=probability, default=0.5, help="drop digits below this confidence (default 0.5)")
+    read.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
+    read.set_defaults(handler=command_read)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every failure is one line on stderr and a non-zero exit (traceback with --debug)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"{PROGRAM}: error: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+def describe(error: BaseException) -> str:
+    """One line for any error: our own messages as they are, others prefixed with their type."""
+    text = " ".join(str(error).split())
+    if isinstance(error, EdgeDigitsError):
+        return text
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return f"{error.__class__.__name__}: {text or 'no details'} (rerun with --debug for the traceback)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Shared fixtures: where MNIST is, and a quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+REPO = Path(__file__).resolve().parent.parent
+EXPORT_DIR = REPO / "export"
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    """The local MNIST file the tests use ($EDGE_DIGITS_MNIST or the Keras cache)."""
+    from edge_digits.data import resolve_mnist_path
+
+    path = resolve_mnist_path(None)
+    if path is None:
+        pytest.skip("no local MNIST: set EDGE_DIGITS_MNIST to a Keras-layout mnist.npz")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_path):
+    from edge_digits.data import load_mnist
+
+    return load_mnist(mnist_path)
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600):
+    """Run `python -m edge_digits.cli ARGS` in a subprocess, as a user would."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "edge_digits.cli", *args], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=timeout)
