@@ -1,0 +1,186 @@
+"""Read handwritten digits from a photo or camera frame: segment, normalize, classify in one batch,
+choose touching-digit splits by confidence, and order digits into (possibly sloped) lines."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import normalize, segment
+from .runtime import Classifier, load_classifier
+
+SPLIT_MARGIN = 0.1  # a split must beat the whole reading by this much confidence (times the width prior)
+
+
+@dataclass
+class ReadDigit:
+    """One digit read: its value, classifier confidence, box (x, y, w, h) in image pixels and line index."""
+
+    digit: int
+    confidence: float
+    box: tuple[int, int, int, int]
+    line: int
+
+
+@dataclass
+class Reading:
+    """All digits of an image in reading order; `text` has one row of digits per line."""
+
+    digits: list[ReadDigit] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        lines: dict[int, str] = {}
+        for digit in self.digits:
+            lines[digit.line] = lines.get(digit.line, "") + str(digit.digit)
+        return "\n".join(lines[key] for key in sorted(lines))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "digits": [asdict(digit) | {"box": list(digit.box)} for digit in self.digits]}
+
+
+class DigitReader:
+    """Finds and reads handwritten digits; the classifier is any runtime artifact (no TensorFlow)."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | Classifier | None = None,
+        backend: str = "onnx",
+        min_confidence: float = 0.5,
+        verify: bool = True,
+        threads: int = 1,
+    ):
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        self.classifier = model if isinstance(model, Classifier) else load_classifier(
+            model, backend=backend, verify=verify, threads=threads)
+        self.min_confidence = min_confidence
+
+    def read(self, image: np.ndarray, timings: dict[str, float] | None = None) -> Reading:
+        """Digits in reading order: lines top to bottom, left to right along each (sloped) line.
+
+        `timings`, when given, receives seconds per stage (segmentation, normalization, classification, ordering)."""
+        mark = time.perf_counter()
+        image = segment.as_bgr_uint8(image)
+        candidates = segment.find_candidates(image)
+        mark = _lap(timings, "segmentation", mark)
+        if not candidates:
+            return Reading()
+        masks, owners = [], []  # one batch: every candidate plus every piece of every split proposal
+        for index, candidate in enumerate(candidates):
+            masks.append(candidate.mask)
+            owners.append((index, -1, -1))
+            for s, split in enumerate(candidate.splits):
+                for p, piece in enumerate(split):
+                    masks.append(piece.mask)
+                    owners.append((index, s, p))
+        images = normalize.batch(masks)
+        mark = _lap(timings, "normalization", mark)
+        probabilities = self.classifier.predict(images)
+        mark = _lap(timings, "classification", mark)
+        labels, scores = probabilities.argmax(axis=1), probabilities.max(axis=1)
+        found: list[tuple[int, float, tuple[int, int, int, int]]] = []
+        results: dict[tuple[int, int, int], tuple[int, float]] = {
+            owner: (int(labels[i]), float(scores[i])) for i, owner in enumerate(owners)}
+        for index, candidate in enumerate(candidates):
+            found.extend(self._choose(index, candidate, results))
+        kept = [item for item in found if item[1] >= self.min_confidence]
+        reading = Reading(order_lines(kept))
+        _lap(timings, "ordering", mark)
+        return reading
+
+    @staticmethod
+    def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[int, float, tuple]]:
+        """Whole candidate or its best split: pieces' weakest confidence against the whole's, width-weighted."""
+        digit, confidence = results[(index, -1, -1)]
+        best = [(digit, confidence, candidate.box)]
+        # the wider a blob is than a typical digit, the less a single-digit reading is believed
+        best_score = confidence / max(1.0, candidate.wide / 1.3) ** 2
+        for s, split in enumerate(candidate.splits):
+            pieces = [results[(index, s, p)] for p in range(len(split))]
+            score = min(conf for _, conf in pieces) - SPLIT_MARGIN
+            if score > best_score:
+                best_score = score
+                best = [(d, c, piece.box) for (d, c), piece in zip(pieces, split)]
+        return best
+
+    def classify_crops(self, crops: list[np.ndarray], ink: str = "dark") -> list[tuple[int, float]]:
+        """Classify single-digit crops (any size) in one batch -> [(digit, confidence), ...]."""
+        if not isinstance(crops, (list, tuple)):
+            raise ValueError(f"expected a list of numpy image crops, got {type(crops).__name__}")
+        if not crops:
+            return []
+        images = np.stack([normalize.normalize_crop(crop, ink=ink) for crop in crops])
+        probabilities = self.classifier.predict(images)
+        return [(int(p.argmax()), float(p.max())) for p in probabilities]
+
+
+def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> list[ReadDigit]:
+    """Group digits into lines by chaining each to its nearest right neighbour that overlaps it
+    vertically (relative to the smaller height), so sloped rows and descenders stay together."""
+    if not items:
+        return []
+    boxes = np.array([item[2] for item in items], dtype=np.float64)
+    x, y, w, h = boxes.T
+    cx, cy = x + w / 2, y + h / 2
+    n = len(items)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # undo the page's slope first (camera tilt), then chain by overlap relative to the smaller height
+    shift = estimate_slope(cx, cy) * cx
+    cy = cy - shift
+    top, bottom = y - shift, y + h - shift
+    for i in range(n):  # link each digit to its nearest right neighbour on the same (deskewed) row
+        overlap = np.minimum(bottom[i], bottom) - np.maximum(top[i], top)
+        ahead = (cx > cx[i]) & (overlap / np.minimum(h[i], h) > 0.35)
+        ahead[i] = False
+        if ahead.any():
+            j = int(np.argmin(np.where(ahead, (cx - cx[i]) + 0.5 * np.abs(cy - cy[i]), np.inf)))
+            parent[find(i)] = find(j)
+    lines: dict[int, list[int]] = {}
+    for i in range(n):
+        lines.setdefault(find(i), []).append(i)
+    # lines top to bottom by their median centre; within a line left to right
+    ordered = sorted(lines.values(), key=lambda members: float(np.median(cy[members])))
+    out = []
+    for number, members in enumerate(ordered):
+        for i in sorted(members, key=lambda k: cx[k]):
+            digit, confidence, box = items[i]
+            out.append(ReadDigit(int(digit), round(float(confidence), 4), tuple(int(v) for v in box), number))
+    return out
+
+
+def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:
+    """Record the seconds since `since` as timings[stage] (when timing) and return the new mark."""
+    now = time.perf_counter()
+    if timings is not None:
+        timings[stage] = now - since
+    return now
+
+
+def estimate_slope(cx: np.ndarray, cy: np.ndarray) -> float:
+    """Dominant row slope dy/dx: median direction from each digit to its nearest neighbour, keeping
+    only near-horizontal pairs (within 40 degrees), so grids' vertical neighbours do not count."""
+    if len(cx) < 3:
+        return 0.0
+    dx, dy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
+    distance = np.hypot(dx, dy)
+    np.fill_diagonal(distance, np.inf)
+    nearest = distance.argmin(axis=1)
+    vx, vy = dx[np.arange(len(cx)), nearest], dy[np.arange(len(cx)), nearest]
+    vy = np.where(vx < 0, -vy, vy)
+    vx = np.abs(vx)
+    horizontal = vx > 0
+    slopes = vy[horizontal] / vx[horizontal]
+    slopes = slopes[np.abs(slopes) < np.tan(np.radians(40))]
+    return float(np.median(slopes)) if len(slopes) >= max(2, len(cx) // 3) else 0.0

@@ -1,0 +1,122 @@
+"""Character accuracy of a DigitReader on a labelled photo folder (labels.json), without TensorFlow.
+
+Per image: 1 - edit_distance(read, label) / len(label), floored at 0 (newlines ignored);
+overall: the same weighted by label length, i.e. 1 - sum(distances) / sum(lengths) with each floor.
+Usage: python -m edge_digits.readeval DIR [--backend onnx|tflite] [--model PATH] [--min-confidence P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import EdgeDigitsError
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions each cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def char_accuracy(read: str, label: str) -> float:
+    """1 - edit_distance / len(label), floored at 0; line breaks are not characters."""
+    read, label = read.replace("\n", ""), label.replace("\n", "")
+    if not label:
+        return 1.0 if not read else 0.0
+    return max(0.0, 1.0 - levenshtein(read, label) / len(label))
+
+
+@dataclass
+class PhotoResult:
+    """One labelled photo: what was expected, what was read, its accuracy and reading time."""
+
+    file: str
+    label: str
+    text: str
+    accuracy: float
+    seconds: float
+
+
+def load_labels(directory: str | os.PathLike) -> list[tuple[str, str]]:
+    """(file, digits) pairs from DIR/labels.json (a list of {"file", "digits"} entries)."""
+    path = Path(directory) / "labels.json"
+    if not path.is_file():
+        raise EdgeDigitsError(f"no labels.json in {directory}; expected a list of {{'file': ..., 'digits': ...}}")
+    entries = json.loads(path.read_text())
+    return [(entry["file"], str(entry["digits"])) for entry in entries]
+
+
+def evaluate_photos(directory: str | os.PathLike, reader, repeats: int = 1) -> tuple[list[PhotoResult], float]:
+    """Read every labelled photo; returns per-image results and the length-weighted overall accuracy."""
+    results = []
+    for file, label in load_labels(directory):
+        image = cv2.imread(str(Path(directory) / file), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise EdgeDigitsError(f"cannot read image {Path(directory) / file}")
+        times = []
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            reading = reader.read(image)
+            times.append(time.perf_counter() - start)
+        results.append(PhotoResult(file, label, reading.text, char_accuracy(reading.text, label), float(np.median(times))))
+    return results, overall_accuracy(results)
+
+
+def overall_accuracy(results: list[PhotoResult]) -> float:
+    """Accuracy weighted by label length."""
+    total = sum(len(result.label) for result in results)
+    return sum(result.accuracy * len(result.label) for result in results) / max(total, 1)
+
+
+def format_table(results: list[PhotoResult], overall: float) -> str:
+    """A plain-text per-image table plus the overall figure and the median time per photo."""
+    rows = [f"{'file':40s} {'acc':>6s} {'ms':>7s}  label / read"]
+    for result in results:
+        rows.append(f"{result.file[:40]:40s} {result.accuracy:6.1%} {result.seconds * 1000:7.1f}  "
+                    f"{result.label} / {result.text.replace(chr(10), '|')}")
+    median_ms = float(np.median([result.seconds for result in results])) * 1000 if results else 0.0
+    rows.append(f"overall character accuracy {overall:.2%} on {len(results)} images; median {median_ms:.1f} ms per photo")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edge_digits.readeval", description=__doc__.splitlines()[0])
+    parser.add_argument("directory", help="folder with images and labels.json")
+    parser.add_argument("--backend", default="onnx", choices=("onnx", "tflite"))
+    parser.add_argument("--model", default=None, help="an .onnx/.tflite file or export directory (default: export/)")
+    parser.add_argument("--min-confidence", type=float, default=None)
+    parser.add_argument("--repeats", type=int, default=3, help="reads per image for the timing median")
+    parser.add_argument("--no-verify", action="store_true", help="skip the manifest checksum check")
+    args = parser.parse_args(argv)
+    from .reader import DigitReader
+
+    try:
+        options = {} if args.min_confidence is None else {"min_confidence": args.min_confidence}
+        verify = not args.no_verify and not (args.model and Path(args.model).is_file())
+        reader = DigitReader(args.model, backend=args.backend, verify=verify, **options)
+        results, overall = evaluate_photos(args.directory, reader, repeats=args.repeats)
+    except (EdgeDigitsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(results, overall))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Find handwritten digit candidates in a photo, without TensorFlow.
+
+Pipeline: colour-aware ink map (each channel divided by its estimated paper background, so blue,
+red, pencil and yellow paper all become "ink strength"), hysteresis threshold relative to the image's
+own noise and ink level, connected components, fragment grouping and rejection of non-digit blobs
+with limits relative to the typical digit size, and split proposals for touching digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
+BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
+SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
+FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
+MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
+
+
+@dataclass
+class Candidate:
+    """One digit region: box (x, y, w, h) in image pixels, its binary ink crop, and split proposals."""
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray  # uint8 0/255 crop at working resolution (only this candidate's ink)
+    splits: list[list["Candidate"]] = field(default_factory=list)  # alternative readings as 2+ digits
+    wide: float = 1.0  # width relative to the typical digit width (a split prior for the reader)
+
+
+def as_bgr_uint8(image: Any) -> np.ndarray:
+    """Validate a user image and return it as contiguous uint8 BGR; ValueError says what's expected."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"expected a numpy array image (H, W) or (H, W, 1|3|4), got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(f"expected a gray (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif np.issubdtype(image.dtype, np.floating):
+        finite = image[np.isfinite(image)]
+        peak = float(finite.max()) if finite.size else 0.0
+        scale = 255.0 if peak <= 1.0 else 1.0  # [0, 1] floats, or floats already on a 0..255 scale
+        image = np.clip(np.nan_to_num(image * scale), 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"expected a uint8, uint16 or float image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)
+    if image.shape[2] == 4:  # composite over white paper so transparent areas are background
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        image = (image[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(image)
+
+
+def ink_map(image: np.ndarray) -> np.ndarray:
+    """uint8 ink strength (0 = paper): 1 - darkest channel after dividing by the paper background.
+
+    Background per channel = opening + closing on a small copy (removes strokes, keeps shadows).
+    """
+    height, width = image.shape[:2]
+    factor = min(1.0, BACKGROUND_SIDE / max(height, width))
+    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
+    # opening removes features brighter than the paper in some channel (red ink in R), closing dark ones
+    # (a small opening: wide enough for strokes, too narrow to eat the paper between big digits)
+    opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    background = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, kernel)
+    background = cv2.max(cv2.blur(background, (5, 5)), 1)
+    background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    ratio = cv2.divide(image, background, scale=255)  # paper -> ~255 in every channel
+    if ratio.ndim == 3:
+        blue, green, red = cv2.split(ratio)
+        ratio = cv2.min(cv2.min(blue, green), red)
+    return cv2.subtract(255, ratio)
+
+
+def ink_levels(ink: np.ndarray) -> tuple[float, float] | None:
+    """(low, high) hysteresis thresholds from the ink histogram: above the paper noise (median + MAD),
+    and a fraction of the ink's own strength (90th percentile of clearly-inked pixels). None if blank."""
+    hist = cv2.calcHist([ink], [0], None, [256], [0, 256]).ravel()
+    values = np.arange(256, dtype=np.float64)
+    cumulative = np.cumsum(hist)
+    median = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))
+    deviation = np.bincount(np.abs(values - median).astype(np.int64), weights=hist, minlength=256)
+    mad = float(np.searchsorted(np.cumsum(deviation), cumulative[-1] / 2.0))
+    noise_floor = median + max(5.0 * (1.4826 * mad + 1.0), 14.0)
+    above = hist * (values > noise_floor)
+    if above.sum() < 8:
+        return None
+    level = float(np.searchsorted(np.cumsum(above), 0.9 * above.sum()))  # the ink's own strength
+    low = max(noise_floor, median + 0.25 * (level - median))
+    high = max(noise_floor, median + 0.5 * (level - median))
+    return low, high
+
+
+def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hysteresis threshold: weak-ink components that contain some strong ink.
+
+    Returns (labels, stats, ids) of cv2.connectedComponentsWithStats on the weak mask, ids kept.
+    """
+    levels = ink_levels(ink)
+    if levels is None:
+        return np.zeros(ink.shape, np.int32), np.zeros((1, 5), np.int32), np.zeros(0, np.int64)
+    low, high = levels
+    weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    strong = labels[ink > high]
+    ids = np.flatnonzero(np.bincount(strong, minlength=count)[1:]) + 1
+    return labels, stats, ids
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of values where each counts in proportion to its weight (big ink blobs dominate)."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
+def find_candidates(image: np.ndarray) -> list[Candidate]:
+    """Digit candidates of a validated image (see as_bgr_uint8), boxes in the image's pixels."""
+    height, width = image.shape[:2]
+    if min(height, width) < 8:
+        return []
+    scale = min(1.0, WORK_MAX_SIDE / max(height, width))
+    work = image if scale == 1.0 else cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    labels, stats, ids = binarize(cv2.GaussianBlur(ink_map(work), (3, 3), 0))
+    groups = _components(stats, ids, work.shape[:2])
+    if not groups:
+        return []
+    boxes = np.array([_union(stats, group) for group in groups], dtype=np.float64)
+    areas = np.array([stats[group, cv2.CC_STAT_AREA].sum() for group in groups], dtype=np.float64)
+    typical = weighted_median(boxes[:, 3], areas)
+    groups, boxes, areas = _group_fragments(groups, stats, typical)
+    groups, boxes, areas = _reject(groups, boxes, areas, typical)
+    if not groups:
+        return []
+    typical_width = weighted_median(boxes[:, 2], areas)
+    typical_aspect = weighted_median(boxes[:, 2] / boxes[:, 3], areas)
+    candidates = []
+    for group, box in zip(groups, boxes):
+        x, y, w, h = (int(v) for v in box)
+        crop = np.isin(labels[y:y + h, x:x + w], group).astype(np.uint8) * 255
+        # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits)
+        wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
+        candidate = Candidate(_to_image(box, scale), crop, wide=wide)
+        if wide > SPLIT_WIDE:
+            candidate.splits = _split_proposals(crop, (x, y), w / typical_width, scale)
+        candidates.append(candidate)
+    return candidates
+
+
+def _components(stats: np.ndarray, ids: np.ndarray, shape: tuple[int, int]) -> list[list[int]]:
+    """Component ids worth considering: not specks, not touching the frame edge like a page border."""
+    height, width = shape
+    x, y, w, h, area = (stats[ids, i] for i in range(5))
+    min_area = max(4, int(height * width * 2e-6))
+    touches = (x <= 1) | (y <= 1) | (x + w >= width - 1) | (y + h >= height - 1)
+    # A digit cut by the frame edge is unreadable anyway; page borders, desk edges and shadows touch it.
+    keep = (area >= min_area) & (np.maximum(w, h) >= 3) & ~touches & (h < 0.9 * height) & (w < 0.9 * width)
+    return [[int(i)] for i in ids[keep]]
+
+
+def _union(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:
+    x0 = stats[group, 0].min()
+    y0 = stats[group, 1].min()
+    x1 = (stats[group, 0] + stats[group, 2]).max()
+    y1 = (stats[group, 1] + stats[group, 3]).max()
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def _group_fragments(groups: list[list[int]], stats: np.ndarray, typical: float):
+    """Merge pieces of one broken digit: horizontally overlapping, vertically close, merged size plausible."""
+    size = np.maximum(stats[[g[0] for g in groups], 2], stats[[g[0] for g in groups], 3])
+    groups = [group for group, side in zip(groups, size) if side >= FRAGMENT_MIN * typical]  # dust
+    boxes = np.array([_union(stats, group) for group in groups], dtype=np.float64).reshape(-1, 4)
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        x0, y0 = boxes[:, 0], boxes[:, 1]
+        x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+        for i in np.argsort(boxes[:, 3]):  # the smallest pieces look for a partner first
+            wi, hi = boxes[i, 2], boxes[i, 3]
+            if hi > 0.8 * typical and wi > 0.8 * typical:
+                break  # complete-looking digits do not absorb others on their own initiative
+            overlap = np.minimum(x1[i], x1) - np.maximum(x0[i], x0)
+            gap = np.maximum(y0[i], y0) - np.minimum(y1[i], y1)  # negative when they overlap vertically
+            span_y = np.maximum(y1[i], y1) - np.minimum(y0[i], y0)
+            span_x = np.maximum(x1[i], x1) - np.minimum(x0[i], x0)
+            ok = ((overlap >= 0.3 * np.minimum(wi, boxes[:, 2])) | (overlap >= 0.5 * wi)) \
+                & (gap <= 0.3 * typical) & (span_y <= 1.35 * typical) & (span_x <= 1.2 * typical)
+            ok[i] = False
+            if ok.any():
+                j = int(np.argmin(np.where(ok, gap, np.inf)))
+                groups[i] = groups[i] + groups[j]
+                boxes[i] = _union(stats, groups[i])
+                del groups[j]
+                boxes = np.delete(boxes, j, axis=0)
+                merged = True
+                break
+    areas = np.array([stats[group, cv2.CC_STAT_AREA].sum() for group in groups], dtype=np.float64)
+    return groups, boxes, areas
+
+
+def _reject(groups, boxes, areas, typical: float):
+    """Drop blobs that are not digit-shaped relative to the typical digit height."""
+    x, y, w, h = boxes.T
+    long_side = np.maximum(w, h)
+    keep = (
+        (np.maximum(w, h) >= max(0.3 * typical, MIN_SIDE))  # specks, dots, texture (small digits stay)
+        & (h <= 2.2 * typical)  # big shapes: shadows, drawings
+        & (w <= 4.0 * typical)  # rules and long strokes (touching digits stay under this)
+        & ~((long_side > 1.6 * typical) & (np.minimum(w, h) < 0.25 * long_side) & (w > h))  # horizontal rules
+        & ~((h > 1.8 * typical) & (w < 0.2 * h))  # long vertical lines (edges, margins)
+    )
+    index = np.flatnonzero(keep)
+    return [groups[i] for i in index], boxes[index], areas[index]
+
+
+def _split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float, scale: float) -> list[list[Candidate]]:
+    """Alternatives for touching digits: cuts at column-projection minima into 2 (or 3) parts."""
+    height, width = crop.shape
+    profile = np.convolve((crop > 0).sum(axis=0).astype(np.float64), np.ones(3) / 3, mode="same")
+    proposals = []
+    for parts in (2, 3) if pieces > 2.3 else (2,):
+        cuts = []
+        for k in range(1, parts):
+            centre = width * k / parts
+            lo, hi = int(centre - 0.25 * width / parts), int(centre + 0.25 * width / parts) + 1
+            lo, hi = max(lo, 1), min(hi, width - 1)
+            if hi <= lo:
+                break
+            cuts.append(lo + int(np.argmin(profile[lo:hi])))
+        if len(cuts) != parts - 1:
+            continue
+        alternatives = [cuts]
+        if parts == 2:  # a second cut at the next-best local minimum, for slanted joins
+            lo, hi = max(int(0.3 * width), 1), min(int(0.7 * width) + 1, width - 1)
+            order = lo + np.argsort(profile[lo:hi])
+            other = next((int(c) for c in order if abs(int(c) - cuts[0]) > 0.08 * width), None)
+            if other is not None:
+                alternatives.append([other])
+        for cut_list in alternatives:
+            pieces_out = _cut(crop, origin, cut_list, scale)
+            if pieces_out is not None:
+                proposals.append(pieces_out)
+    return proposals
+
+
+def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: float) -> list[Candidate] | None:
+    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty."""
+    edges = [0, *cuts, crop.shape[1]]
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        piece = crop[:, a:b]
+        rows = np.flatnonzero(piece.any(axis=1))
+        cols = np.flatnonzero(piece.any(axis=0))
+        if rows.size < 0.3 * crop.shape[0] or cols.size < 2:
+            return None
+        piece = piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        box = (origin[0] + a + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
+        out.append(Candidate(_to_image(box, scale), np.ascontiguousarray(piece)))
+    return out
+
+
+def _to_image(box, scale: float) -> tuple[int, int, int, int]:
+    """Working-resolution box -> image pixels."""
+    x, y, w, h = (float(v) / scale for v in box)
+    return int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))
