@@ -4,9 +4,10 @@ choose touching-digit splits by confidence, and order digits into (possibly slop
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,15 +60,17 @@ class DigitReader:
         self.classifier = model if isinstance(model, Classifier) else load_classifier(
             model, backend=backend, verify=verify, threads=threads)
         self.min_confidence = min_confidence
+        self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds
 
     def read(self, image: np.ndarray, timings: dict[str, float] | None = None) -> Reading:
         """Digits in reading order: lines top to bottom, left to right along each (sloped) line.
 
-        `timings`, when given, receives seconds per stage (segmentation, normalization, classification, ordering)."""
-        mark = time.perf_counter()
+        `timings`, when given, receives seconds per stage (segmentation, normalization, classification, ordering)
+        as measured by self.clock (wall time unless changed)."""
+        lap = _Lap(timings, self.clock)
         image = segment.as_bgr_uint8(image)
         candidates = segment.find_candidates(image)
-        mark = _lap(timings, "segmentation", mark)
+        lap("segmentation")
         if not candidates:
             return Reading()
         masks, owners = [], []  # one batch: every candidate plus every piece of every split proposal
@@ -79,18 +82,17 @@ class DigitReader:
                     masks.append(piece.mask)
                     owners.append((index, s, p))
         images = normalize.batch(masks)
-        mark = _lap(timings, "normalization", mark)
+        lap("normalization")
         probabilities = self.classifier.predict(images)
-        mark = _lap(timings, "classification", mark)
-        labels, scores = probabilities.argmax(axis=1), probabilities.max(axis=1)
+        lap("classification")
+        labels, scores = probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist()
         found: list[tuple[int, float, tuple[int, int, int, int]]] = []
-        results: dict[tuple[int, int, int], tuple[int, float]] = {
-            owner: (int(labels[i]), float(scores[i])) for i, owner in enumerate(owners)}
+        results: dict[tuple[int, int, int], tuple[int, float]] = dict(zip(owners, zip(labels, scores)))
         for index, candidate in enumerate(candidates):
             found.extend(self._choose(index, candidate, results))
         kept = [item for item in found if item[1] >= self.min_confidence]
         reading = Reading(order_lines(kept))
-        _lap(timings, "ordering", mark)
+        lap("ordering")
         return reading
 
     @staticmethod
@@ -140,32 +142,39 @@ def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> li
     shift = estimate_slope(cx, cy) * cx
     cy = cy - shift
     top, bottom = y - shift, y + h - shift
-    for i in range(n):  # link each digit to its nearest right neighbour on the same (deskewed) row
-        overlap = np.minimum(bottom[i], bottom) - np.maximum(top[i], top)
-        ahead = (cx > cx[i]) & (overlap / np.minimum(h[i], h) > 0.35)
-        ahead[i] = False
-        if ahead.any():
-            j = int(np.argmin(np.where(ahead, (cx - cx[i]) + 0.5 * np.abs(cy - cy[i]), np.inf)))
-            parent[find(i)] = find(j)
+    # link each digit to its nearest right neighbour on the same (deskewed) row (all pairs at once)
+    overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
+    ahead = (cx[None, :] > cx[:, None]) & (overlap / np.minimum(h[:, None], h[None, :]) > 0.35)
+    cost = np.where(ahead, (cx[None, :] - cx[:, None]) + 0.5 * np.abs(cy[None, :] - cy[:, None]), np.inf)
+    nearest = cost.argmin(axis=1)
+    for i in np.flatnonzero(ahead.any(axis=1)):
+        parent[find(int(i))] = find(int(nearest[i]))
     lines: dict[int, list[int]] = {}
     for i in range(n):
         lines.setdefault(find(i), []).append(i)
-    # lines top to bottom by their median centre; within a line left to right
-    ordered = sorted(lines.values(), key=lambda members: float(np.median(cy[members])))
+    # lines top to bottom by their median centre; within a line left to right (plain floats: lists are short)
+    xs, ys = cx.tolist(), cy.tolist()
+    ordered = sorted(lines.values(), key=lambda members: statistics.median(ys[k] for k in members))
     out = []
     for number, members in enumerate(ordered):
-        for i in sorted(members, key=lambda k: cx[k]):
+        for i in sorted(members, key=lambda k: xs[k]):
             digit, confidence, box = items[i]
             out.append(ReadDigit(int(digit), round(float(confidence), 4), tuple(int(v) for v in box), number))
     return out
 
 
-def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:
-    """Record the seconds since `since` as timings[stage] (when timing) and return the new mark."""
-    now = time.perf_counter()
-    if timings is not None:
-        timings[stage] = now - since
-    return now
+class _Lap:
+    """Stage timer: each call records the time since the previous one as timings[stage] (when timing)."""
+
+    def __init__(self, timings: dict[str, float] | None, clock: Callable[[], float]):
+        self.timings, self.clock = timings, clock
+        self.mark = clock() if timings is not None else 0.0
+
+    def __call__(self, stage: str) -> None:
+        if self.timings is not None:
+            now = self.clock()
+            self.timings[stage] = now - self.mark
+            self.mark = now
 
 
 def estimate_slope(cx: np.ndarray, cy: np.ndarray) -> float:

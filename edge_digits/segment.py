@@ -4,6 +4,8 @@ Pipeline: colour-aware ink map (each channel divided by its estimated paper back
 red, pencil and yellow paper all become "ink strength"), hysteresis threshold relative to the image's
 own noise and ink level, connected components, fragment grouping and rejection of non-digit blobs
 with limits relative to the typical digit size, and split proposals for touching digits.
+All of it runs at a working scale chosen from the digits' size (a coarse pass first), so a camera
+frame of big digits is processed at a fraction of its pixels.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import cv2
 import numpy as np
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
+COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
+MIN_DIGIT = 28  # ... and is kept when digits are at least this tall there (working pixels);
+TARGET_DIGIT = 40  # otherwise the image is processed again with digits about this tall (never upscaled)
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
@@ -65,7 +70,7 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     """
     height, width = image.shape[:2]
     factor = min(1.0, BACKGROUND_SIDE / max(height, width))
-    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
+    small = shrink(image, (max(1, round(width * factor)), max(1, round(height * factor))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11))
     # opening removes features brighter than the paper in some channel (red ink in R), closing dark ones
     # (a small opening: wide enough for strokes, too narrow to eat the paper between big digits)
@@ -78,6 +83,19 @@ def ink_map(image: np.ndarray) -> np.ndarray:
         blue, green, red = cv2.split(ratio)
         ratio = cv2.min(cv2.min(blue, green), red)
     return cv2.subtract(255, ratio)
+
+
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Downscale to size (w, h): area averaging by the largest whole factor (OpenCV's fast path, the
+    last < factor rows/columns dropped), then bilinear for the remaining < 2x."""
+    height, width = image.shape[:2]
+    factor = min(width // size[0], height // size[1])
+    if factor >= 2:
+        image = image[:height - height % factor, :width - width % factor]
+        image = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) != tuple(size):
+        image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return image
 
 
 def ink_levels(ink: np.ndarray) -> tuple[float, float] | None:
@@ -102,14 +120,15 @@ def ink_levels(ink: np.ndarray) -> tuple[float, float] | None:
 def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hysteresis threshold: weak-ink components that contain some strong ink.
 
-    Returns (labels, stats, ids) of cv2.connectedComponentsWithStats on the weak mask, ids kept.
+    Returns (labels, stats, ids) of the 8-connected components of the weak mask, ids kept.
     """
     levels = ink_levels(ink)
     if levels is None:
         return np.zeros(ink.shape, np.int32), np.zeros((1, 5), np.int32), np.zeros(0, np.int64)
     low, high = levels
     weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    # Grana's block-based labelling: same components as the default, ~3x faster single-threaded
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(weak, 8, cv2.CV_32S, cv2.CCL_GRANA)
     strong = labels[ink > high]
     ids = np.flatnonzero(np.bincount(strong, minlength=count)[1:]) + 1
     return labels, stats, ids
@@ -122,22 +141,59 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
 
 
+@dataclass
+class Blobs:
+    """Ink components of an image at one working scale, and the typical digit height there."""
+
+    scale: float
+    labels: np.ndarray
+    stats: np.ndarray
+    ids: np.ndarray  # plausible component ids (see _components)
+    typical: float
+
+
+def detect(image: np.ndarray, scale: float) -> Blobs | None:
+    """Ink components of `image` resized by `scale` (<= 1); None when there is no ink."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    work = image if scale == 1.0 else shrink(image, size)
+    labels, stats, ids = binarize(cv2.GaussianBlur(ink_map(work), (3, 3), 0))
+    ids = _components(stats, ids, work.shape[:2])
+    if ids.size == 0:
+        return None
+    typical = weighted_median(stats[ids, 3].astype(np.float64), stats[ids, 4].astype(np.float64))
+    return Blobs(scale, labels, stats, ids, typical)
+
+
+def find_blobs(image: np.ndarray) -> Blobs | None:
+    """Components at a working scale chosen from the digits' size: a coarse pass, kept when its
+    typical digit is tall enough, else a second pass at the scale that makes digits ~TARGET_DIGIT."""
+    longest = max(image.shape[:2])
+    finest = min(1.0, WORK_MAX_SIDE / longest)
+    coarse = _whole_factor(COARSE_SIDE / longest, finest)
+    blobs = detect(image, coarse)
+    if coarse >= finest or (blobs is not None and blobs.typical >= MIN_DIGIT):
+        return blobs
+    scale = finest if blobs is None else _whole_factor(coarse * TARGET_DIGIT / blobs.typical, finest)
+    return detect(image, scale) if scale > coarse else blobs
+
+
+def _whole_factor(scale: float, finest: float) -> float:
+    """The smallest scale 1/k (k whole: fast, exact area averaging) that is >= scale, at most `finest`."""
+    return min(finest, 1.0 / max(1, int(1.0 / scale + 1e-9)))
+
+
 def find_candidates(image: np.ndarray) -> list[Candidate]:
     """Digit candidates of a validated image (see as_bgr_uint8), boxes in the image's pixels."""
     height, width = image.shape[:2]
     if min(height, width) < 8:
         return []
-    scale = min(1.0, WORK_MAX_SIDE / max(height, width))
-    work = image if scale == 1.0 else cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    labels, stats, ids = binarize(cv2.GaussianBlur(ink_map(work), (3, 3), 0))
-    groups = _components(stats, ids, work.shape[:2])
-    if not groups:
+    blobs = find_blobs(image)
+    if blobs is None:
         return []
-    boxes = np.array([_union(stats, group) for group in groups], dtype=np.float64)
-    areas = np.array([stats[group, cv2.CC_STAT_AREA].sum() for group in groups], dtype=np.float64)
-    typical = weighted_median(boxes[:, 3], areas)
-    groups, boxes, areas = _group_fragments(groups, stats, typical)
-    groups, boxes, areas = _reject(groups, boxes, areas, typical)
+    labels, stats, scale = blobs.labels, blobs.stats, blobs.scale
+    groups, boxes, areas = _group_fragments(blobs.ids, stats, blobs.typical)
+    groups, boxes, areas = _reject(groups, boxes, areas, blobs.typical)
     if not groups:
         return []
     typical_width = weighted_median(boxes[:, 2], areas)
@@ -145,7 +201,7 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
     candidates = []
     for group, box in zip(groups, boxes):
         x, y, w, h = (int(v) for v in box)
-        crop = np.isin(labels[y:y + h, x:x + w], group).astype(np.uint8) * 255
+        crop = _mask(labels[y:y + h, x:x + w], group)
         # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits)
         wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
         candidate = Candidate(_to_image(box, scale), crop, wide=wide)
@@ -155,7 +211,13 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
     return candidates
 
 
-def _components(stats: np.ndarray, ids: np.ndarray, shape: tuple[int, int]) -> list[list[int]]:
+def _mask(labels: np.ndarray, group: list[int]) -> np.ndarray:
+    """uint8 0/255 mask of the pixels whose label is in `group`."""
+    inside = labels == group[0] if len(group) == 1 else np.isin(labels, group)
+    return inside.view(np.uint8) * np.uint8(255)
+
+
+def _components(stats: np.ndarray, ids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Component ids worth considering: not specks, not touching the frame edge like a page border."""
     height, width = shape
     x, y, w, h, area = (stats[ids, i] for i in range(5))
@@ -163,7 +225,7 @@ def _components(stats: np.ndarray, ids: np.ndarray, shape: tuple[int, int]) -> l
     touches = (x <= 1) | (y <= 1) | (x + w >= width - 1) | (y + h >= height - 1)
     # A digit cut by the frame edge is unreadable anyway; page borders, desk edges and shadows touch it.
     keep = (area >= min_area) & (np.maximum(w, h) >= 3) & ~touches & (h < 0.9 * height) & (w < 0.9 * width)
-    return [[int(i)] for i in ids[keep]]
+    return ids[keep]
 
 
 def _union(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:
@@ -174,11 +236,12 @@ def _union(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-def _group_fragments(groups: list[list[int]], stats: np.ndarray, typical: float):
+def _group_fragments(ids: np.ndarray, stats: np.ndarray, typical: float):
     """Merge pieces of one broken digit: horizontally overlapping, vertically close, merged size plausible."""
-    size = np.maximum(stats[[g[0] for g in groups], 2], stats[[g[0] for g in groups], 3])
-    groups = [group for group, side in zip(groups, size) if side >= FRAGMENT_MIN * typical]  # dust
-    boxes = np.array([_union(stats, group) for group in groups], dtype=np.float64).reshape(-1, 4)
+    ids = ids[np.maximum(stats[ids, 2], stats[ids, 3]) >= FRAGMENT_MIN * typical]  # dust
+    groups = [[int(i)] for i in ids]
+    boxes = stats[ids, :4].astype(np.float64).reshape(-1, 4)
+    areas = stats[ids, 4].astype(np.float64)
     merged = True
     while merged and len(groups) > 1:
         merged = False
@@ -199,11 +262,11 @@ def _group_fragments(groups: list[list[int]], stats: np.ndarray, typical: float)
                 j = int(np.argmin(np.where(ok, gap, np.inf)))
                 groups[i] = groups[i] + groups[j]
                 boxes[i] = _union(stats, groups[i])
+                areas[i] += areas[j]
                 del groups[j]
-                boxes = np.delete(boxes, j, axis=0)
+                boxes, areas = np.delete(boxes, j, axis=0), np.delete(areas, j)
                 merged = True
                 break
-    areas = np.array([stats[group, cv2.CC_STAT_AREA].sum() for group in groups], dtype=np.float64)
     return groups, boxes, areas
 
 
