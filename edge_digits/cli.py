@@ -93,6 +93,21 @@ def command_parity(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def command_bench(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from .bench import format_markdown, format_table, run_bench
+    from .manifest import write_json_atomic
+
+    results = run_bench(args.directory, data_path=args.data, threads=args.threads, runs=args.runs,
+                        pipeline_frames=args.frames, plots_dir=None if args.no_plots else args.plots)
+    if args.json:
+        write_json_atomic(args.json, results)
+    print(format_markdown(results) if args.markdown else format_table(results), end="")
+    for path in [*results["plots"], *([args.json] if args.json else [])]:
+        print(f"wrote {path}", file=sys.stderr)  # stderr keeps --markdown output pasteable
+    return 0
+
+
 def command_read(args: argparse.Namespace) -> int:
     from .imageio import load_image
     from .reader import DigitReader
@@ -175,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     parity.add_argument("--limit", type=positive_int, help="use only the first N test images")
     parity.set_defaults(handler=command_parity)
+
+    bench = commands.add_parser("bench", parents=[common], help="measure size, accuracy, latency and memory of every artifact",
+                                description="Benchmark every artifact of an export directory (accuracy and agreement "
+                                            "with Keras on the full MNIST test set, batch-1 latency, batch-256 throughput, "
+                                            "load time, peak memory of a fresh process) and the camera pipeline on "
+                                            "synthetic 640x480 frames. Exits 0 whenever it completes; `parity` is the gate.")
+    bench.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
+    bench.add_argument("--json", metavar="OUT", help="also write all results, with machine info, as JSON to OUT")
+    bench.add_argument("--markdown", action="store_true", help="print markdown tables (for the README) instead of plain text")
+    bench.add_argument("--threads", type=positive_int, default=1, metavar="N", help="inference threads per runtime (default 1)")
+    bench.add_argument("--runs", type=positive_int, default=1000, metavar="N", help="timed batch-1 runs per artifact after 50 warm-up runs (default 1000)")
+    bench.add_argument("--frames", type=positive_int, default=60, metavar="N", help="synthetic camera frames for the pipeline benchmark (default 60)")
+    bench.add_argument("--plots", metavar="DIR", default="bench-plots", help="directory for the PNG plots (default: bench-plots)")
+    bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    bench.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    bench.set_defaults(handler=command_bench)
 
     read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")
     read.add_argument("images", nargs="+", metavar="IMAGE")
