@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -44,8 +43,10 @@ def probability(text: str) -> float:
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    """Import TensorFlow with its start-up log lines captured, so errors stay one line."""
+    from .quiet import import_tensorflow
+
+    import_tensorflow()
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -151,7 +152,8 @@ def _write_annotation(image, reading, path: Path) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; README's usage section mirrors this."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    # SUPPRESS: a --debug given before the subcommand is not reset by the subcommand's own default.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
     parser = Parser(prog=PROGRAM, parents=[common],
                     description="Train, quantize, export and run a handwritten-digit CNN on the edge.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -222,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure is one line on stderr and a non-zero exit (traceback with --debug)."""
     args = build_parser().parse_args(argv)
+    args.debug = getattr(args, "debug", False)
     try:
         return args.handler(args)
     except KeyboardInterrupt:
