@@ -14,7 +14,10 @@ import numpy as np
 from . import normalize, segment
 from .runtime import Classifier, load_classifier
 
-SPLIT_MARGIN = 0.1  # a split must beat the whole reading by this much confidence (times the width prior)
+SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's confidence by this much ...
+SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
+STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one wide digit's two strokes) ...
+STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
 
 
 @dataclass
@@ -97,14 +100,16 @@ class DigitReader:
 
     @staticmethod
     def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[int, float, tuple]]:
-        """Whole candidate or its best split: pieces' weakest confidence against the whole's, width-weighted."""
+        """Whole candidate or its best split: the pieces' weakest confidence, less a margin and the ink
+        the cut crosses, against the whole's confidence divided by how much wider than usual it is."""
         digit, confidence = results[(index, -1, -1)]
         best = [(digit, confidence, candidate.box)]
         # the wider a blob is than a typical digit, the less a single-digit reading is believed
-        best_score = confidence / max(1.0, candidate.wide / 1.3) ** 2
+        best_score = confidence / max(1.0, candidate.wide / SPLIT_WIDE)
         for s, split in enumerate(candidate.splits):
             pieces = [results[(index, s, p)] for p in range(len(split))]
-            score = min(conf for _, conf in pieces) - SPLIT_MARGIN
+            crossed = candidate.split_costs[s] if s < len(candidate.split_costs) else 0.0
+            score = min(conf for _, conf in pieces) - SPLIT_MARGIN - STROKE_COST * max(0.0, crossed - STROKE_FREE)
             if score > best_score:
                 best_score = score
                 best = [(d, c, piece.box) for (d, c), piece in zip(pieces, split)]

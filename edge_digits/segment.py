@@ -10,11 +10,13 @@ frame of big digits is processed at a fraction of its pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+
+from .split import Candidate, split_proposals, to_image
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
@@ -24,16 +26,6 @@ BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows a
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
-
-
-@dataclass
-class Candidate:
-    """One digit region: box (x, y, w, h) in image pixels, its binary ink crop, and split proposals."""
-
-    box: tuple[int, int, int, int]
-    mask: np.ndarray  # uint8 0/255 crop at working resolution (only this candidate's ink)
-    splits: list[list["Candidate"]] = field(default_factory=list)  # alternative readings as 2+ digits
-    wide: float = 1.0  # width relative to the typical digit width (a split prior for the reader)
 
 
 def as_bgr_uint8(image: Any) -> np.ndarray:
@@ -204,9 +196,9 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
         crop = _mask(labels[y:y + h, x:x + w], group)
         # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits)
         wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
-        candidate = Candidate(_to_image(box, scale), crop, wide=wide)
+        candidate = Candidate(to_image(box, scale), crop, wide=wide)
         if wide > SPLIT_WIDE:
-            candidate.splits = _split_proposals(crop, (x, y), w / typical_width, scale)
+            candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), w / typical_width, scale)
         candidates.append(candidate)
     return candidates
 
@@ -255,8 +247,11 @@ def _group_fragments(ids: np.ndarray, stats: np.ndarray, typical: float):
             gap = np.maximum(y0[i], y0) - np.minimum(y1[i], y1)  # negative when they overlap vertically
             span_y = np.maximum(y1[i], y1) - np.minimum(y0[i], y0)
             span_x = np.maximum(x1[i], x1) - np.minimum(x0[i], x0)
-            ok = ((overlap >= 0.3 * np.minimum(wi, boxes[:, 2])) | (overlap >= 0.5 * wi)) \
-                & (gap <= 0.3 * typical) & (span_y <= 1.35 * typical) & (span_x <= 1.2 * typical)
+            stacked = ((overlap >= 0.3 * np.minimum(wi, boxes[:, 2])) | (overlap >= 0.5 * wi)) & (gap <= 0.3 * typical)
+            # a short stroke (not a dot) just beside a bigger blob, e.g. a 1's serif or a 4's detached side
+            beside = (max(wi, hi) < 0.5 * typical) & (hi >= 0.25 * typical) & (gap < 0) \
+                & (-overlap <= 0.15 * typical) & (boxes[:, 3] > hi)
+            ok = (stacked | beside) & (span_y <= 1.35 * typical) & (span_x <= 1.4 * typical)
             ok[i] = False
             if ok.any():
                 j = int(np.argmin(np.where(ok, gap, np.inf)))
@@ -283,55 +278,3 @@ def _reject(groups, boxes, areas, typical: float):
     )
     index = np.flatnonzero(keep)
     return [groups[i] for i in index], boxes[index], areas[index]
-
-
-def _split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float, scale: float) -> list[list[Candidate]]:
-    """Alternatives for touching digits: cuts at column-projection minima into 2 (or 3) parts."""
-    height, width = crop.shape
-    profile = np.convolve((crop > 0).sum(axis=0).astype(np.float64), np.ones(3) / 3, mode="same")
-    proposals = []
-    for parts in (2, 3) if pieces > 2.3 else (2,):
-        cuts = []
-        for k in range(1, parts):
-            centre = width * k / parts
-            lo, hi = int(centre - 0.25 * width / parts), int(centre + 0.25 * width / parts) + 1
-            lo, hi = max(lo, 1), min(hi, width - 1)
-            if hi <= lo:
-                break
-            cuts.append(lo + int(np.argmin(profile[lo:hi])))
-        if len(cuts) != parts - 1:
-            continue
-        alternatives = [cuts]
-        if parts == 2:  # a second cut at the next-best local minimum, for slanted joins
-            lo, hi = max(int(0.3 * width), 1), min(int(0.7 * width) + 1, width - 1)
-            order = lo + np.argsort(profile[lo:hi])
-            other = next((int(c) for c in order if abs(int(c) - cuts[0]) > 0.08 * width), None)
-            if other is not None:
-                alternatives.append([other])
-        for cut_list in alternatives:
-            pieces_out = _cut(crop, origin, cut_list, scale)
-            if pieces_out is not None:
-                proposals.append(pieces_out)
-    return proposals
-
-
-def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: float) -> list[Candidate] | None:
-    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty."""
-    edges = [0, *cuts, crop.shape[1]]
-    out = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        piece = crop[:, a:b]
-        rows = np.flatnonzero(piece.any(axis=1))
-        cols = np.flatnonzero(piece.any(axis=0))
-        if rows.size < 0.3 * crop.shape[0] or cols.size < 2:
-            return None
-        piece = piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        box = (origin[0] + a + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
-        out.append(Candidate(_to_image(box, scale), np.ascontiguousarray(piece)))
-    return out
-
-
-def _to_image(box, scale: float) -> tuple[int, int, int, int]:
-    """Working-resolution box -> image pixels."""
-    x, y, w, h = (float(v) / scale for v in box)
-    return int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))

@@ -245,3 +245,19 @@ assert "tensorflow" not in sys.modules or sys.modules["tensorflow"] is None
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_split_cost_counts_strokes_crossed():
+    """A cut through a ring crosses two strokes; a cut through two blobs joined by one bar crosses one."""
+    from edge_digits.split import split_proposals
+
+    ring = np.zeros((40, 70), np.uint8)
+    cv2.ellipse(ring, (35, 20), (32, 17), 0, 0, 360, 255, 3)
+    pair = np.zeros((40, 70), np.uint8)
+    cv2.circle(pair, (16, 20), 13, 255, 3)
+    cv2.circle(pair, (54, 20), 13, 255, 3)
+    cv2.line(pair, (29, 20), (41, 20), 255, 3)
+    _, ring_costs = split_proposals(ring, (0, 0), 2.0, 1.0)
+    pieces, pair_costs = split_proposals(pair, (0, 0), 2.0, 1.0)
+    assert min(ring_costs) > 1.7 and min(pair_costs) < 1.3
+    assert len(pieces[0]) == 2 and all(piece.mask.any() for piece in pieces[0])
