@@ -1,0 +1,140 @@
+"""Architectures, augmentation and the training loop: shapes, MACs, learning, files, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_digits import augment, models, train
+from edge_digits.errors import EdgeDigitsError
+
+# The tutorial CNN: (layer type, filters/units, kernel, activation, output shape, params).
+TUTORIAL_LAYERS = [
+    ("InputLayer", None, None, None, (28, 28, 1), 0),
+    ("Conv2D", 25, (3, 3), "relu", (26, 26, 25), 250),
+    ("MaxPooling2D", None, None, None, (13, 13, 25), 0),
+    ("Conv2D", 64, (3, 3), "relu", (11, 11, 64), 14464),
+    ("MaxPooling2D", None, None, None, (5, 5, 64), 0),
+    ("Conv2D", 64, (3, 3), "relu", (3, 3, 64), 36928),
+    ("MaxPooling2D", None, None, None, (1, 1, 64), 0),
+    ("Flatten", None, None, None, (64,), 0),
+    ("Dense", 64, None, "relu", (64,), 4160),
+    ("Dense", 10, None, "softmax", (10,), 650),
+]
+
+
+def test_seed_matches_the_tutorial_layer_by_layer():
+    model = models.build_model("seed")
+    assert len(model.layers) == len(TUTORIAL_LAYERS)
+    for layer, (kind, width, kernel, activation, shape, params) in zip(model.layers, TUTORIAL_LAYERS):
+        assert layer.__class__.__name__ == kind
+        assert tuple(layer.output.shape[1:]) == shape, layer.name
+        assert layer.count_params() == params, layer.name
+        if kind == "Conv2D":
+            assert (layer.filters, tuple(layer.kernel_size), layer.padding) == (width, kernel, "valid")
+        if kind == "Dense":
+            assert layer.units == width
+        if activation:
+            assert layer.activation.__name__ == activation
+        if kind == "MaxPooling2D":
+            assert tuple(layer.pool_size) == (2, 2)
+    assert model.count_params() == 56452
+    assert models.count_macs(model) == 2231012
+
+
+def test_edge_is_smaller_and_cheaper_than_seed():
+    edge, seed = models.build_model("edge"), models.build_model("seed")
+    assert models.count_macs(edge) < models.count_macs(seed)
+    assert edge.count_params() <= 30000
+    assert edge.inputs[0].name == models.INPUT_NAME or edge.layers[0].name == models.INPUT_NAME
+    assert edge.layers[-1].name == models.OUTPUT_NAME
+    assert edge.layers[-1].activation.__name__ == "softmax"
+    assert tuple(edge.outputs[0].shape[1:]) == (10,)
+
+
+def test_augment_keeps_shape_dtype_range_and_changes_images(mnist):
+    images = mnist.x_train[:64]
+    out = augment.augment_batch(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    assert np.mean(np.abs(out.astype(int) - images.astype(int))) > 5  # really perturbed
+    assert out.reshape(64, -1).max(axis=1).min() > 100  # digits survive (none warped away)
+    again = augment.augment_batch(images, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, again)  # seeded
+
+    floats = (images.astype(np.float32) / 255.0)[..., None]
+    out = augment.augment_batch(floats, np.random.default_rng(1))
+    assert out.shape == floats.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert not np.allclose(out, floats)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 28, 27), np.uint8), np.zeros((4, 28, 28, 3), np.uint8), np.zeros((4, 28, 28), np.int32)])
+def test_augment_rejects_bad_input(bad):
+    with pytest.raises(ValueError):
+        augment.augment_batch(bad, np.random.default_rng(0))
+
+
+@pytest.mark.slow
+def test_short_training_learns_and_writes_three_files(mnist_path, tmp_path):
+    out = tmp_path / "runs" / "quick.keras"
+    result = train.train_model("seed", epochs=2, limit=3000, data_path=mnist_path, out=out, verbose=0)
+    assert result.best_val_accuracy > 0.7
+    assert result.epochs_run == 2
+    for path in (result.model_path, result.history_path, result.plot_path):
+        assert path.is_file() and path.stat().st_size > 0
+    assert result.history_path.name == "quick.history.json" and result.plot_path.name == "quick.curves.png"
+    history = json.loads(result.history_path.read_text())
+    assert history["arch"] == "seed" and history["batch_size"] == 32 and history["macs"] == 2231012
+    assert history["validation_size"] == 600 and history["train_size"] == 2400
+    assert set(history["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert history["best_val_accuracy"] == max(history["history"]["val_accuracy"])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["quick.curves.png", "quick.history.json", "quick.keras"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"limit": 5},
+        {"seed": -1},
+        {"arch": "nope"},
+        {"validation_size": 0},
+        {"out": "model.h5"},
+        {"limit": 10**6},
+    ],
+)
+def test_bad_arguments_raise_one_line_errors(kwargs, mnist_path, tmp_path):
+    kwargs.setdefault("out", tmp_path / "m.keras")
+    if not str(kwargs["out"]).startswith(str(tmp_path)):
+        kwargs["out"] = tmp_path / kwargs["out"]
+    with pytest.raises(EdgeDigitsError) as error:
+        train.train_model(data_path=mnist_path, verbose=0, **kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_unwritable_output_fails_before_training(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setattr(train.data, "load_mnist", lambda *a, **k: pytest.fail("loaded data before checking --out"))
+    with pytest.raises(EdgeDigitsError, match="cannot write"):
+        train.train_model(out=blocker / "m.keras", verbose=0)
+
+
+def test_interrupted_write_keeps_old_files_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    paths = train.output_paths(tmp_path / "digits.keras")
+    for path in paths:
+        path.write_text(f"old {path.name}")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.plots, "plot_training_curves", interrupt)
+    summary = {"arch": "seed", "seed": 0, "best_val_accuracy": 0.5, "best_epoch": 1, "history": {"loss": [1.0]}}
+    with pytest.raises(KeyboardInterrupt):
+        train.write_outputs(models.build_model("seed"), summary, paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    for path in paths:
+        assert path.read_text() == f"old {path.name}"
