@@ -116,7 +116,7 @@ def command_read(args: argparse.Namespace) -> int:
     reader = DigitReader(model=args.model, backend=args.backend, min_confidence=args.min_confidence, verify=not args.no_verify)
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    results, failures = [], 0
+    results, failures, problem = [], 0, ""
     for image_path in args.images:
         try:
             image = load_image(image_path)
@@ -124,8 +124,10 @@ def command_read(args: argparse.Namespace) -> int:
             if args.annotate:
                 _write_annotation(image, reading, Path(args.annotate) / (Path(image_path).stem + ".annotated.png"))
         except EdgeDigitsError as error:
-            print(f"{PROGRAM}: skipped {image_path}: {error}", file=sys.stderr)
-            failures += 1
+            # one image: its problem is the one error line; several: one line per bad image + a summary
+            failures, problem = failures + 1, describe(error)
+            if len(args.images) > 1:
+                print(f"{PROGRAM}: skipped {image_path}: {problem}", file=sys.stderr)
             continue
         if args.json:
             results.append({"image": str(image_path), **reading.to_dict()})
@@ -136,8 +138,37 @@ def command_read(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     if failures:
-        print(f"{PROGRAM}: error: {failures} of {len(args.images)} images could not be read", file=sys.stderr)
+        summary = problem if len(args.images) == 1 else f"{failures} of {len(args.images)} images could not be read"
+        print(f"{PROGRAM}: error: {summary}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def command_score(args: argparse.Namespace) -> int:
+    from .reader import DigitReader
+
+    if not args.photos and not args.scenes:
+        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N")
+    reader = DigitReader(model=args.model, backend=args.backend, min_confidence=args.min_confidence, verify=not args.no_verify)
+    report: dict = {}
+    if args.photos:
+        from .readeval import evaluate_photos, format_table
+
+        results, overall = evaluate_photos(args.photos, reader)
+        report["photos"] = {"directory": args.photos, "accuracy": overall,
+                            "images": [{"file": r.file, "label": r.label, "text": r.text, "accuracy": r.accuracy} for r in results]}
+        if not args.json:
+            print(format_table(results, overall))
+    if args.scenes:
+        from .scenes import make_suite, scene_accuracy
+
+        report["scenes"] = {"seed": args.seed, **scene_accuracy(make_suite(args.scenes, seed=args.seed, data_path=args.data), reader)}
+        if not args.json:
+            suite = report["scenes"]
+            print(f"synthetic suite: {suite['accuracy']:.2%} of {suite['digits']} digits in {suite['scenes']} scenes "
+                  f"(seed {args.seed}); {suite['exact_scenes']:.0%} of scenes read exactly")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
 
 
 def _write_annotation(image, reading, path: Path) -> None:
@@ -218,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--min-confidence", type=probability, default=0.5, help="drop digits below this confidence (default 0.5)")
     read.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
     read.set_defaults(handler=command_read)
+
+    score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
+    score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
+    score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
+    score.add_argument("--seed", type=int, default=0, help="seed of the synthetic suite (default 0)")
+    score.add_argument("--data", help="MNIST npz for the synthetic scenes")
+    score.add_argument("--model", help="an .onnx/.tflite file or export directory (default: the shipped export/)")
+    score.add_argument("--backend", choices=("onnx", "tflite"), default="onnx", help="inference runtime (default onnx)")
+    score.add_argument("--min-confidence", type=probability, default=0.5, help="drop digits below this confidence (default 0.5)")
+    score.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
+    score.add_argument("--json", action="store_true", help="print the results as JSON")
+    score.set_defaults(handler=command_score)
     return parser
 
 
@@ -227,11 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     args.debug = getattr(args, "debug", False)
     try:
         return args.handler(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if args.debug:
             raise
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+        from .staging import Terminated
+
+        terminated = isinstance(interrupt, Terminated)  # SIGTERM, turned into an interrupt by train/export
+        print(f"{PROGRAM}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as error:
         if args.debug:
             raise

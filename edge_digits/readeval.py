@@ -2,23 +2,21 @@
 
 Per image: 1 - edit_distance(read, label) / len(label), floored at 0 (newlines ignored);
 overall: the same weighted by label length, i.e. 1 - sum(distances) / sum(lengths) with each floor.
-Usage: python -m edge_digits.readeval DIR [--backend onnx|tflite] [--model PATH] [--min-confidence P]
+From the command line: `edge-digits score DIR [--scenes N]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .errors import EdgeDigitsError
+from .imageio import load_image
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -66,9 +64,7 @@ def evaluate_photos(directory: str | os.PathLike, reader, repeats: int = 1) -> t
     """Read every labelled photo; returns per-image results and the length-weighted overall accuracy."""
     results = []
     for file, label in load_labels(directory):
-        image = cv2.imread(str(Path(directory) / file), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise EdgeDigitsError(f"cannot read image {Path(directory) / file}")
+        image = load_image(Path(directory) / file)
         times = []
         for _ in range(max(1, repeats)):
             start = time.perf_counter()
@@ -93,30 +89,3 @@ def format_table(results: list[PhotoResult], overall: float) -> str:
     median_ms = float(np.median([result.seconds for result in results])) * 1000 if results else 0.0
     rows.append(f"overall character accuracy {overall:.2%} on {len(results)} images; median {median_ms:.1f} ms per photo")
     return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge_digits.readeval", description=__doc__.splitlines()[0])
-    parser.add_argument("directory", help="folder with images and labels.json")
-    parser.add_argument("--backend", default="onnx", choices=("onnx", "tflite"))
-    parser.add_argument("--model", default=None, help="an .onnx/.tflite file or export directory (default: export/)")
-    parser.add_argument("--min-confidence", type=float, default=None)
-    parser.add_argument("--repeats", type=int, default=3, help="reads per image for the timing median")
-    parser.add_argument("--no-verify", action="store_true", help="skip the manifest checksum check")
-    args = parser.parse_args(argv)
-    from .reader import DigitReader
-
-    try:
-        options = {} if args.min_confidence is None else {"min_confidence": args.min_confidence}
-        verify = not args.no_verify and not (args.model and Path(args.model).is_file())
-        reader = DigitReader(args.model, backend=args.backend, verify=verify, **options)
-        results, overall = evaluate_photos(args.directory, reader, repeats=args.repeats)
-    except (EdgeDigitsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_table(results, overall))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
