@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         from edge_digits.reader import DigitReader
 
         options = {} if args.min_confidence is None else {"min_confidence": args.min_confidence}
-        reader = DigitReader(model=args.model, backend=args.backend, **options)
+        reader = DigitReader(model=args.model, backend=args.backend, verify=not args.no_verify, **options)
         window = False
         if not args.headless:
             window = has_display() and open_window()
@@ -269,6 +269,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--source", default="0", help="camera index (default 0), video file, image file or directory of images")
     parser.add_argument("--model", default=None, help="an .onnx/.tflite file or export directory (default: the shipped export/)")
     parser.add_argument("--backend", choices=("onnx", "tflite"), default="onnx", help="inference backend (default onnx)")
+    parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
     parser.add_argument("--min-confidence", type=_probability, default=None, help="drop digits below this confidence (0-1)")
     parser.add_argument("--headless", action="store_true", help="no window: print one JSON line per frame (automatic without a display)")
     parser.add_argument("--max-frames", type=_at_least(1), default=None, help="stop after N frames")

@@ -62,6 +62,9 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    from .keras_io import check_keras_file
+
+    check_keras_file(args.model)  # a missing or non-Keras file is refused before the slow TensorFlow import
     _quiet_tensorflow()
     from .evaluate import evaluate_model, format_evaluation
 
@@ -71,8 +74,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from .exporter import export
+    from .exporter import export  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
 
     command = " ".join([PROGRAM, *sys.argv[1:]]) if sys.argv and sys.argv[0] else PROGRAM + " export"
     manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
@@ -86,8 +88,7 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 def command_parity(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from .parity import format_table, run_parity
+    from .parity import format_table, run_parity  # checks the directory first; TF is imported quietly when needed
 
     report = run_parity(args.directory, data_path=args.data, limit=args.limit)
     print(format_table(report))

@@ -25,7 +25,7 @@ from .data import balanced_sample, load_mnist, preprocess
 from .errors import EdgeDigitsError
 from .formats import FORMATS, INPUT_NAME, LABELS, OUTPUT_NAME, PREPROCESSING, Format, format_by_name, selected_formats
 from .manifest import MANIFEST_NAME, sha256_file, write_json_atomic
-from .keras_io import predict_probabilities
+from .keras_io import check_keras_file, predict_probabilities
 from .parity import THRESHOLDS, build_report, compare, predict_in_batches
 from .quiet import import_tensorflow, load_keras_model, quiet_stderr
 from .runtime import load_classifier
@@ -207,6 +207,8 @@ def export(
     source = None if model is None else Path(model).expanduser()
     if source is not None and not source.is_file():
         raise EdgeDigitsError(f"Keras model not found: {source}; train one with `edge-digits train` or pass --model PATH")
+    if source is not None:
+        check_keras_file(source)  # a non-zip source fails here, before TensorFlow is imported
     started = time.monotonic()
     with sigterm_as_interrupt(), StagedDirectory(out_path, SET_NAMES) as stage:
         import_tensorflow()

@@ -53,7 +53,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     # JPEG never has alpha or 16 bits; IMREAD_COLOR also applies its EXIF orientation (phone photos).
     flags = cv2.IMREAD_COLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     try:
-        image = cv2.imdecode(data, flags)
+        image = _decode_quietly(data, flags)
     except cv2.error as error:
         raise EdgeDigitsError(f"cannot decode {path}: {_first_line(error)}") from None
     if image is None or image.size == 0:
@@ -63,6 +63,18 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         return as_bgr(image)
     except ValueError as error:
         raise EdgeDigitsError(f"cannot use {path}: {error}") from None
+
+
+def _decode_quietly(data: np.ndarray, flags: int) -> np.ndarray | None:
+    """cv2.imdecode with OpenCV's own log silenced: a truncated PNG otherwise prints a C++ WARN line
+    on stderr next to our one-line error (OPENCV_LOG_LEVEL only works if set before cv2 is imported)."""
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(data, flags)
+    finally:
+        logging.setLogLevel(previous)
 
 
 def check_dimensions(path: str | os.PathLike, kind: str | None, width: int | None, height: int | None) -> None:

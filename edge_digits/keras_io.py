@@ -11,13 +11,19 @@ import numpy as np
 from .errors import EdgeDigitsError
 
 
-def load_keras_model(path: str | os.PathLike):
-    """Load a `.keras` file in safe mode (no arbitrary code), with a one-line error when it can't."""
+def check_keras_file(path: str | os.PathLike) -> Path:
+    """Cheap checks (no TensorFlow import): the file exists and is a .keras zip archive."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"Keras model not found: {path}; train one with `edge-digits train --out {path}`")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise EdgeDigitsError(f"{path} is not a .keras model file (Keras 3 zip format)")
+    return path
+
+
+def load_keras_model(path: str | os.PathLike):
+    """Load a `.keras` file in safe mode (no arbitrary code), with a one-line error when it can't."""
+    path = check_keras_file(path)
     import keras
 
     try:

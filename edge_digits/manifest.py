@@ -53,7 +53,7 @@ def verify_artifact(path: str | os.PathLike, manifest: dict[str, Any] | None) ->
     if actual != entry["sha256"]:
         raise EdgeDigitsError(
             f"{path} does not match {MANIFEST_NAME} (sha256 {actual[:12]}... != {entry['sha256'][:12]}...): "
-            "the file was changed or damaged; re-export it, or pass --no-verify to load it anyway"
+            "the file was changed or damaged; re-export it (read, score and camera_demo.py take --no-verify to load it anyway)"
         )
 
 

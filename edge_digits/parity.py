@@ -161,13 +161,14 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
     if not others:
         raise EdgeDigitsError(f"{directory} holds no exported artifacts to compare; run `edge-digits export --out {directory}`")
     manifest = read_manifest(directory)
+    for entry in [keras_entry, *others]:  # checksums first: a tampered file fails in a second, not after TF loads
+        verify_artifact(directory / entry.file, manifest)
     mnist = load_mnist(data_path)
     images, labels = preprocess(mnist.x_test[:limit]), mnist.y_test[:limit].astype(np.int64)
 
     from .keras_io import predict_probabilities
     from .quiet import load_keras_model, quiet_stderr
 
-    verify_artifact(directory / keras_entry.file, manifest)
     model = load_keras_model(directory / keras_entry.file)
     predictions = {"keras": predict_probabilities(model, images, batch_size=BATCH_SIZE)}
     for entry in others:

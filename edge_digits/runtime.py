@@ -106,9 +106,14 @@ class TfliteClassifier(Classifier):
     def __init__(self, path: Path, entry: Format, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
+        from .quiet import quiet_stderr  # no TensorFlow: only os/logging/tempfile
+
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" on the first allocation;
+            # on stderr it would be a second line beside any one-line error of the CLI or the demo.
+            with quiet_stderr(replay=False):
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except Exception as error:
             raise EdgeDigitsError(f"cannot load TFLite model {path}: {_first_line(error)}") from None
         self.input_detail = self.interpreter.get_input_details()[0]

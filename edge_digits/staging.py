@@ -37,15 +37,43 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While active, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread."""
+    """While active, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread.
+
+    An interrupt that lands inside TensorFlow's C++/pybind code (graph tracing, say) can come out as
+    another exception, e.g. SystemError "bad argument to internal function"; any exception leaving the
+    block after SIGINT/SIGTERM arrived is therefore re-raised as the interrupt it really was.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        received.append(signum)
+        _raise_terminated(signum, frame)
+
+    def on_sigint(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:  # leave an ignored SIGINT (background job) ignored
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        if not received:
+            raise
+        if received[0] == signal.SIGTERM:
+            raise Terminated(f"received signal {received[0]}") from error
+        raise KeyboardInterrupt from error
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager

@@ -129,7 +129,9 @@ def test_usage_mistakes_are_one_line():
 def test_ctrl_c_exits_130_without_traceback(clip):
     path, _ = clip
     command = [sys.executable, "-c", NO_TENSORFLOW, "--headless", "--loop", "--source", str(path), *model_args()]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as at a terminal, even when pytest itself runs as a background job (which inherits it ignored)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout.readline().startswith("{")
         time.sleep(0.2)

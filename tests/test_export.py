@@ -213,7 +213,8 @@ def test_signal_mid_export_keeps_previous_set(signum, tmp_path, export_dir, sour
     with open(log, "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-c", script, str(source_model), str(out), str(mnist_path)],
                                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+                                   env={**os.environ, "PYTHONPATH": str(REPO)},
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if pytest runs in the background
     deadline = time.monotonic() + 240
     try:
         while not list(tmp_path.glob(f"{PREFIX}out.stage.*/digits_fp32.onnx")):  # mid-export: conversions under way
