@@ -12,6 +12,8 @@ BOX = 20  # MNIST fits the digit's ink into 20x20 ...
 SIZE = 28  # ... and centres it by centre of mass in 28x28
 STROKE_TARGET = 2.6  # typical MNIST stroke width (px) at the 20x20 scale
 STROKE_MIN, STROKE_MAX = 1.8, 4.5  # strokes outside this range are thickened / thinned
+NARROW = 0.45  # digits narrower than this (width / height) ...
+STRUCTURE = 3.0  # ... whose widest row spans this many stroke widths (a bar, a loop) are widened to NARROW
 _SQUARE3 = np.ones((3, 3), np.uint8)
 
 
@@ -35,7 +37,7 @@ def normalize_mask(mask: np.ndarray, fix_stroke: bool = True) -> np.ndarray:
         return np.zeros((SIZE, SIZE), np.float32)
     ink = mask.astype(np.float32)
     ink *= 1.0 / float(ink.max())
-    ink = _trim(ink)
+    ink = _widen(_trim(ink))
     if fix_stroke:
         ink = _fix_stroke(ink)
     height, width = ink.shape
@@ -57,6 +59,23 @@ def _trim(ink: np.ndarray) -> np.ndarray:
     """The crop's bounding box of visible ink (> 0.05)."""
     x, y, w, h = cv2.boundingRect((ink > 0.05).view(np.uint8))
     return ink[y:y + h, x:x + w]
+
+
+def _widen(ink: np.ndarray) -> np.ndarray:
+    """Stretch a narrow digit with horizontal structure (a long-tailed 7 or 9) to NARROW width, so its bar or
+    loop keeps MNIST-like proportions at 20x20; plain strokes (1s, narrow in every row) are left alone."""
+    height, width = ink.shape
+    if width >= NARROW * height:
+        return ink
+    binary = (ink > 0.5).view(np.uint8)
+    rows = np.flatnonzero(binary.any(axis=1))
+    if rows.size == 0:
+        return ink
+    first = binary[rows].argmax(axis=1)
+    last = width - binary[rows, ::-1].argmax(axis=1)
+    if float((last - first).max()) < STRUCTURE * stroke_width(binary):
+        return ink
+    return cv2.resize(ink, (max(1, round(NARROW * height)), height), interpolation=cv2.INTER_LINEAR)
 
 
 def _fix_stroke(ink: np.ndarray) -> np.ndarray:
