@@ -39,9 +39,11 @@ class Recipe:
     augment: bool
 
 
-# seed: the tutorial verbatim. edge: augmentation + warmup/cosine, sized to finish in <= 15 min on 2 cores.
+# seed: the tutorial's model, optimizer, batch and epochs, with Adam's rate decayed on a cosine (validation
+# 98.46% -> 98.78% at seed 0; a constant rate leaves the last epochs bouncing). edge: augmentation +
+# warmup/cosine, sized to finish in <= 15 min on 2 cores.
 RECIPES: dict[str, Recipe] = {
-    "seed": Recipe(epochs=10, batch_size=32, learning_rate=1e-3, schedule="constant", warmup_epochs=0, augment=False),
+    "seed": Recipe(epochs=10, batch_size=32, learning_rate=1e-3, schedule="cosine", warmup_epochs=0, augment=False),
     "edge": Recipe(epochs=22, batch_size=128, learning_rate=4e-3, schedule="cosine", warmup_epochs=1, augment=True),
 }
 
@@ -190,7 +192,7 @@ def learning_rate_schedule(recipe: Recipe, epochs: int, steps_per_epoch: int) ->
     total = epochs * steps_per_epoch
     warmup = min(recipe.warmup_epochs * steps_per_epoch, total // 2)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=recipe.learning_rate * 0.1,
+        initial_learning_rate=recipe.learning_rate * 0.1 if warmup else recipe.learning_rate,  # warm up from 10%
         decay_steps=max(total - warmup, 1),
         alpha=0.01,
         warmup_target=recipe.learning_rate if warmup else None,

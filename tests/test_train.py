@@ -138,3 +138,17 @@ def test_interrupted_write_keeps_old_files_and_leaves_no_temp_files(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     for path in paths:
         assert path.read_text() == f"old {path.name}"
+
+
+@pytest.mark.parametrize("warmup_epochs", [0, 1])
+def test_cosine_schedule_peaks_at_the_recipe_rate(warmup_epochs):
+    from dataclasses import replace
+
+    from edge_digits.train import RECIPES, learning_rate_schedule
+
+    recipe = replace(RECIPES["edge"], warmup_epochs=warmup_epochs, learning_rate=2e-3)
+    schedule = learning_rate_schedule(recipe, epochs=10, steps_per_epoch=100)
+    rates = [float(schedule(step)) for step in (0, 100, 500, 999)]
+    peak = rates[1] if warmup_epochs else rates[0]
+    assert peak == pytest.approx(2e-3, rel=0.02)
+    assert rates[0] <= peak and rates[-1] < 0.05 * peak
