@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import gc
 import importlib
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -25,7 +24,7 @@ from .bench_report import format_markdown, format_table, write_plots  # noqa: F4
 from .data import load_mnist, preprocess
 from .errors import EdgeDigitsError
 from .formats import FORMATS, Format, format_for_file
-from .manifest import read_manifest, verify_artifact
+from .manifest import package_versions, read_manifest, verify_artifact
 from .parity import THRESHOLDS, compare, predict_in_batches
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -196,12 +195,7 @@ def flag_slow_int8(rows: list[dict[str, Any]]) -> None:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, core counts, OS, Python and library versions, date: what a number depends on."""
-    versions = {"python": platform.python_version()}
-    for name in VERSIONS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = package_versions(VERSIONS)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
             "machine": platform.machine(), "versions": versions,

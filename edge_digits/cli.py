@@ -74,15 +74,12 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from .exporter import export  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
+    from .exporter import export, summary  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
 
     command = " ".join([PROGRAM, *sys.argv[1:]]) if sys.argv and sys.argv[0] else PROGRAM + " export"
     manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
                       calibration=args.calibration, seed=args.seed, command=command)
-    for artifact in manifest["artifacts"]:
-        accuracy = artifact.get("accuracy")
-        accuracy_text = f"{accuracy:.2%}" if isinstance(accuracy, float) else "-"
-        print(f"{artifact['file']:<22} {artifact['bytes']:>9,} bytes  accuracy {accuracy_text}")
+    print(summary(manifest))
     print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
 

@@ -8,9 +8,7 @@ MNIST test, writes manifest.json, and only then swaps the set in (see staging.py
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import os
-import platform
 import shutil
 import sys
 import time
@@ -24,7 +22,7 @@ from . import artifact_io
 from .data import balanced_sample, load_mnist, preprocess
 from .errors import EdgeDigitsError
 from .formats import FORMATS, INPUT_NAME, LABELS, OUTPUT_NAME, PREPROCESSING, Format, format_by_name, selected_formats
-from .manifest import MANIFEST_NAME, sha256_file, write_json_atomic
+from .manifest import MANIFEST_NAME, package_versions, sha256_file, write_json_atomic
 from .keras_io import check_keras_file, predict_probabilities
 from .parity import THRESHOLDS, build_report, compare, predict_in_batches
 from .quiet import import_tensorflow, load_keras_model, quiet_stderr
@@ -255,7 +253,7 @@ def export(
                            "keras_accuracy": float(np.mean(reference.argmax(1) == test_labels))},
             "artifacts": entries,
             "parity": report.to_dict(),
-            "tool_versions": _tool_versions(),
+            "tool_versions": package_versions(TOOLS),
             "export_seconds": round(time.monotonic() - started, 1),
         }
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
@@ -306,16 +304,6 @@ def _artifact_record(entry: Format, path: Path, extra: dict, probabilities: np.n
                                      "passed": threshold.check(metrics["agreement"], metrics["max_abs_dp"], gap_pp)}
     record.update(extra)
     return record
-
-
-def _tool_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in TOOLS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def summary(manifest: dict[str, Any]) -> str:

@@ -177,8 +177,8 @@ def test_read_with_tflite_prints_no_runtime_banner(images, export_dir):
 
 def test_tampered_model_is_refused_unless_no_verify(images, export_dir, tmp_path):
     model = copy_of(export_dir, tmp_path / "model")
-    flip_initializer_byte(model / "digits_int8.onnx")
-    cli_error(read(images, model, "good.png"), "digits_int8.onnx", "manifest.json", "sha256", "--no-verify")
+    flip_initializer_byte(model / "digits_fp32.onnx")
+    cli_error(read(images, model, "good.png"), "digits_fp32.onnx", "manifest.json", "sha256", "--no-verify")
     result = read(images, model, "good.png", extra=("--no-verify",))
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout.strip().isdigit()
@@ -313,7 +313,7 @@ def test_demo_truncated_image(images, export_dir):
 
 def test_demo_tampered_model_and_no_verify(images, export_dir, tmp_path):
     model = copy_of(export_dir, tmp_path / "model")
-    flip_initializer_byte(model / "digits_int8.onnx")
+    flip_initializer_byte(model / "digits_fp32.onnx")
     demo_error(run_demo("--headless", "--source", str(images["good.png"]), "--model", str(model)), "manifest.json", "--no-verify")
     result = run_demo("--headless", "--source", str(images["good.png"]), "--model", str(model), "--no-verify")  # the flag it names exists
     assert result.returncode == 0 and result.stderr == "", result.stderr
