@@ -93,7 +93,6 @@ def command_parity(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
     from .bench import format_markdown, format_table, run_bench
     from .manifest import write_json_atomic
 
