@@ -28,6 +28,9 @@ NAIVE_MIN_HEIGHT = 10  # px: the usual "ignore specks" filter of contour demos
 NAIVE_NAME = "naive-threshold"
 
 
+WARMUP_FRAMES = 10
+
+
 def make_frames(count: int, data_path: str | os.PathLike | None = None, seed: int = 0) -> list[Scene]:
     """`count` synthetic frames with exactly DIGITS_PER_FRAME MNIST test digits each; frame i depends on (seed, i)."""
     mnist = load_mnist(data_path)
@@ -70,8 +73,9 @@ def naive_read(image: np.ndarray, classifier: Classifier, timings: dict[str, flo
 
 def time_reader(name: str, kind: str, model: str, read: Callable[[np.ndarray, dict], Reading],
                 frames: list[Scene]) -> dict[str, Any]:
-    """Read every frame once after one warm-up read; per-frame totals and per-stage medians in ms."""
-    read(frames[0].image, {})
+    """Read every frame once after WARMUP_FRAMES untimed reads; per-frame totals and per-stage medians in ms."""
+    for frame in frames[:WARMUP_FRAMES]:  # one read left the first backend measured visibly slower
+        read(frame.image, {})
     totals, stages, texts = [], {stage: [] for stage in STAGES}, []
     for frame in frames:
         timings: dict[str, float] = {}
