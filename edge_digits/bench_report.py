@@ -80,11 +80,17 @@ def _pipeline_note(results: dict[str, Any]) -> str:
             f"{settings['digits_per_frame']} digits each, {settings['threads']} thread(s); per-frame medians.")
 
 
-def format_table(results: dict[str, Any]) -> str:
-    """Fixed-width terminal tables: artifacts, then the camera pipeline."""
+def _blocks(results: dict[str, Any]) -> list[tuple[tuple[list[str], list[list[str]]], int, list[str]]]:
+    """(header and rows, how many left-aligned columns, notes) for the artifact and pipeline tables."""
     blocks = [(_cells(results["artifacts"], ARTIFACT_COLUMNS), 2, _notes(results))]  # 2: name, status left-aligned
     if results["pipeline"]:
         blocks.append((_cells(results["pipeline"], PIPELINE_COLUMNS), 1, [_pipeline_note(results)]))
+    return blocks
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Fixed-width terminal tables: artifacts, then the camera pipeline."""
+    blocks = _blocks(results)
     lines: list[str] = []
     for (header, body), left, notes in blocks:
         widths = [max(len(text) for text in column) for column in zip(header, *body)]
@@ -99,9 +105,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 def format_markdown(results: dict[str, Any]) -> str:
     """GitHub markdown tables for the README, with the machine and settings underneath."""
-    blocks = [(_cells(results["artifacts"], ARTIFACT_COLUMNS), 2, _notes(results))]  # 2: name, status left-aligned
-    if results["pipeline"]:
-        blocks.append((_cells(results["pipeline"], PIPELINE_COLUMNS), 1, [_pipeline_note(results)]))
+    blocks = _blocks(results)
     lines: list[str] = []
     for (header, body), left, notes in blocks:
         lines.append("| " + " | ".join(header) + " |")
