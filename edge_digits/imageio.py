@@ -10,6 +10,7 @@ import os
 import stat
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,28 +177,37 @@ def _tiff_size(head: bytes) -> tuple[int | None, int | None]:
         return None, None
 
 
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Any gray/BGR/BGRA array (uint8, uint16 or float in [0, 1]) -> contiguous BGR uint8."""
+def as_uint8(image: Any) -> np.ndarray:
+    """Validate a user array and return it as contiguous uint8, gray (H, W) or BGR (H, W, 3).
+
+    Accepts gray, (H, W, 1), BGR and BGRA (composited on white paper); uint8, uint16 (scaled, not
+    truncated) or float in [0, 1] (or already on 0..255). ValueError says what was expected."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected an image as a numpy array, got {type(image).__name__}")
+        raise ValueError(f"expected an image as a numpy array (H, W) or (H, W, 1|3|4), got {type(image).__name__}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"expected a gray (H, W), BGR (H, W, 3) or BGRA (H, W, 4) image, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"expected a non-empty image, got shape {image.shape}")
     if image.dtype == np.uint16:
         image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif np.issubdtype(image.dtype, np.floating):
-        image = np.clip(np.nan_to_num(image.astype(np.float32)) * 255 + 0.5, 0, 255).astype(np.uint8)
+        finite = image[np.isfinite(image)]
+        scale = 255.0 if (finite.max() if finite.size else 0.0) <= 1.0 else 1.0  # [0, 1] or already 0..255
+        image = np.clip(np.nan_to_num(image.astype(np.float32) * scale) + 0.5, 0, 255).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise ValueError(f"expected uint8, uint16 or float pixels, got {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:  # composite on white paper
+        raise ValueError(f"expected a uint8, uint16 or float image, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 4:  # composite on white paper so transparent areas are background
         alpha = image[..., 3:].astype(np.float32) / 255.0
-        return (image[..., :3].astype(np.float32) * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
+        image = (image[..., :3].astype(np.float32) * alpha + 255.0 * (1 - alpha) + 0.5).astype(np.uint8)
     return np.ascontiguousarray(image)
+
+
+def as_bgr(image: Any) -> np.ndarray:
+    """as_uint8, non-empty and always three channels (for drawing in colour)."""
+    image = as_uint8(image)
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"expected a non-empty image, got shape {image.shape}")
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:

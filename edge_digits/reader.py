@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import normalize, segment
+from .imageio import as_uint8
 from .runtime import Classifier, load_classifier
 
 SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's confidence by this much ...
@@ -76,7 +77,7 @@ class DigitReader:
         `timings`, when given, receives seconds per stage (segmentation, normalization, classification, ordering)
         as measured by self.clock (wall time unless changed)."""
         lap = _Lap(timings, self.clock)
-        image = segment.as_bgr_uint8(image)
+        image = as_uint8(image)
         candidates = segment.find_candidates(image)
         lap("segmentation")
         if not candidates:

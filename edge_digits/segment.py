@@ -11,7 +11,6 @@ frame of big digits is processed at a fraction of its pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -26,33 +25,6 @@ BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows a
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
-
-
-def as_bgr_uint8(image: Any) -> np.ndarray:
-    """Validate a user image and return it as contiguous uint8 BGR; ValueError says what's expected."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected a numpy array image (H, W) or (H, W, 1|3|4), got {type(image).__name__}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(f"expected a gray (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
-    if image.dtype == np.uint8:
-        pass
-    elif image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif np.issubdtype(image.dtype, np.floating):
-        finite = image[np.isfinite(image)]
-        peak = float(finite.max()) if finite.size else 0.0
-        scale = 255.0 if peak <= 1.0 else 1.0  # [0, 1] floats, or floats already on a 0..255 scale
-        image = np.clip(np.nan_to_num(image * scale), 0, 255).astype(np.uint8)
-    else:
-        raise ValueError(f"expected a uint8, uint16 or float image, got dtype {image.dtype}")
-    if image.ndim == 2:
-        return np.ascontiguousarray(image)
-    if image.shape[2] == 4:  # composite over white paper so transparent areas are background
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        image = (image[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    return np.ascontiguousarray(image)
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -176,7 +148,7 @@ def _whole_factor(scale: float, finest: float) -> float:
 
 
 def find_candidates(image: np.ndarray) -> list[Candidate]:
-    """Digit candidates of a validated image (see as_bgr_uint8), boxes in the image's pixels."""
+    """Digit candidates of a validated image (see imageio.as_uint8), boxes in the image's pixels."""
     height, width = image.shape[:2]
     if min(height, width) < 8:
         return []

@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis) of the segmenter and the reader on arbitrary images, and the
-input contracts of DigitReader.read, segment.as_bgr_uint8 and Classifier.predict."""
+input contracts of DigitReader.read, imageio.as_uint8 and Classifier.predict."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXPORT_DIR
-from edge_digits import segment
+from edge_digits import imageio, segment
 from export_support import exported
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -104,7 +104,7 @@ def _height_width(image: np.ndarray) -> tuple[int, int]:
 @given(image=arbitrary_images())
 def test_segmenter_never_fails_and_boxes_stay_inside(image):
     height, width = _height_width(image)
-    bgr = segment.as_bgr_uint8(image)
+    bgr = imageio.as_uint8(image)
     candidates = segment.find_candidates(bgr)
     event(f"candidates: {min(len(candidates), 3)}{'+' if len(candidates) >= 3 else ''}")
     assert bgr.dtype == np.uint8 and bgr.shape[:2] == (height, width) and bgr.ndim in (2, 3)
