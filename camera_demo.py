@@ -21,6 +21,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and FFmpeg's own (AV_LO
 
 import cv2  # noqa: E402
 
+from edge_digits.cli import Parser, at_least, positive_int, probability  # noqa: E402  (argparse helpers, no TF)
 from edge_digits.draw import draw_reading  # noqa: E402
 from edge_digits.errors import EdgeDigitsError  # noqa: E402
 from edge_digits.imageio import load_image, open_video_writer  # noqa: E402
@@ -241,42 +242,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, like every other error of the demo
-        print(f"{PROG}: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog=PROG, description="Read handwritten digits live from a camera, video, image or image directory.")
+    parser = Parser(prog=PROG, description="Read handwritten digits live from a camera, video, image or image directory.")
     parser.add_argument("--source", default="0", help="camera index (default 0), video file, image file or directory of images")
     parser.add_argument("--model", default=None, help="an .onnx/.tflite file or export directory (default: the shipped export/)")
     parser.add_argument("--backend", choices=("onnx", "tflite"), default="onnx", help="inference backend (default onnx)")
     parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
-    parser.add_argument("--min-confidence", type=_probability, default=None, help="drop digits below this confidence (0-1)")
+    parser.add_argument("--min-confidence", type=probability, default=None, help="drop digits below this confidence (0-1)")
     parser.add_argument("--headless", action="store_true", help="no window: print one JSON line per frame (automatic without a display)")
-    parser.add_argument("--max-frames", type=_at_least(1), default=None, help="stop after N frames")
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
     parser.add_argument("--loop", action="store_true", help="restart a video or image source when it ends (for soak runs)")
     parser.add_argument("--record", default=None, metavar="OUT.mp4", help="write annotated frames to a video (.mp4 or .avi)")
-    parser.add_argument("--smooth", type=_at_least(1), default=5, metavar="N", help="majority vote over the last N frames (1 = off; default 5)")
-    parser.add_argument("--retries", type=_at_least(0), default=3, help="retries when a camera frame grab fails (default 3)")
+    parser.add_argument("--smooth", type=positive_int, default=5, metavar="N", help="majority vote over the last N frames (1 = off; default 5)")
+    parser.add_argument("--retries", type=at_least(0), default=3, help="retries when a camera frame grab fails (default 3)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and OpenCV logs")
     return parser.parse_args(argv)
 
