@@ -100,10 +100,21 @@ def command_parity(args: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    from .bench import format_markdown, format_table, run_bench
     from .manifest import write_json_atomic
 
-    results = run_bench(args.directory, data_path=args.data, threads=args.threads, runs=args.runs,
+    if args.against:
+        from .bench_compare import DEFAULT_RUNS, compare_latency, format_comparison
+
+        results = compare_latency(args.directory, args.against, rounds=args.rounds,
+                                  runs=args.runs or DEFAULT_RUNS, threads=args.threads)
+        if args.json:
+            write_json_atomic(args.json, results)
+            print(f"wrote {args.json}", file=sys.stderr)
+        print(format_comparison(results, markdown=args.markdown), end="")
+        return 0
+    from .bench import format_markdown, format_table, run_bench
+
+    results = run_bench(args.directory, data_path=args.data, threads=args.threads, runs=args.runs or 1000,
                         pipeline_frames=args.frames, plots_dir=None if args.no_plots else args.plots)
     if args.json:
         write_json_atomic(args.json, results)
@@ -232,16 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Benchmark every artifact of an export directory (accuracy and agreement "
                                             "with Keras on the full MNIST test set, batch-1 latency, batch-256 throughput, "
                                             "load time, peak memory of a fresh process) and the camera pipeline on "
-                                            "synthetic 640x480 frames. Exits 0 whenever it completes; `parity` is the gate.")
+                                            "synthetic 640x480 frames. Exits 0 whenever it completes; `parity` is the gate. With --against OTHER it only compares "
+                                            "batch-1 latency with another export, interleaved.")
     bench.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
     bench.add_argument("--json", metavar="OUT", help="also write all results, with machine info, as JSON to OUT")
     bench.add_argument("--markdown", action="store_true", help="print markdown tables (for the README) instead of plain text")
     bench.add_argument("--threads", type=positive_int, default=1, metavar="N", help="inference threads per runtime (default 1)")
-    bench.add_argument("--runs", type=positive_int, default=1000, metavar="N", help="timed batch-1 runs per artifact after 50 warm-up runs (default 1000)")
+    bench.add_argument("--runs", type=positive_int, metavar="N", help="timed batch-1 runs per artifact after 50 warm-up runs (default 1000; with --against, per round, default 200)")
     bench.add_argument("--frames", type=positive_int, default=60, metavar="N", help="synthetic camera frames for the pipeline benchmark (default 60)")
     bench.add_argument("--plots", metavar="DIR", default="bench-plots", help="directory for the PNG plots (default: bench-plots)")
     bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     bench.add_argument("--data", help="MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    bench.add_argument("--against", metavar="OTHER", help="instead: time DIRECTORY's and OTHER's runtime artifacts at batch 1, "
+                                                          "interleaved in one process, and print their latency ratio")
+    bench.add_argument("--rounds", type=at_least(3), default=40, metavar="N", help="interleaved rounds for --against (default 40)")
     bench.set_defaults(handler=command_bench)
 
     read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")

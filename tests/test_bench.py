@@ -152,3 +152,49 @@ def test_cli_missing_directory(tmp_path):
     result = run_cli("bench", str(tmp_path / "nowhere"), "--no-plots")
     assert result.returncode == 1 and "export directory not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_against_compares_only_shared_runtime_artifacts(export_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("manifest.json", "digits.keras", format_by_name("onnx-int8").file):
+        shutil.copy(export_dir / name, other / name)
+    out = tmp_path / "compare.json"
+    result = run_cli("bench", str(export_dir), "--against", str(other), "--rounds", "3", "--runs", "5", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    results = json.loads(out.read_text())
+    assert [row["name"] for row in results["rows"]] == ["onnx-int8"]  # keras is never timed here
+    row = results["rows"][0]
+    assert row["rounds"] == 3 and 0 <= row["rounds_faster"] <= 3 and row["p50_ms"] > 0 and row["median_ratio"] > 0
+    assert "onnx-int8" in result.stdout and str(other) in result.stdout
+
+
+def test_against_ranks_a_slower_model_last(tmp_path, monkeypatch):
+    """Interleaving must attribute time to the right side: a model that sleeps 1 ms loses every round."""
+    import time
+
+    from edge_digits import bench_compare
+
+    class Fake:
+        def __init__(self, path, **_):
+            self.delay = 0.001 if path.parent.name == "slow" else 0.0
+
+        def predict(self, _):
+            if self.delay:
+                time.sleep(self.delay)
+
+    monkeypatch.setattr(bench_compare, "load_classifier", Fake)
+    monkeypatch.setattr(bench_compare, "FORMATS", (format_by_name("onnx-int8"),))
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    for directory in (fast, slow):
+        directory.mkdir()
+        (directory / format_by_name("onnx-int8").file).write_bytes(b"")
+    row = bench_compare.compare_latency(fast, slow, rounds=4, runs=3)["rows"][0]
+    assert row["rounds_faster"] == 4 and row["median_ratio"] < 0.5
+    assert bench_compare.compare_latency(slow, fast, rounds=4, runs=3)["rows"][0]["rounds_faster"] == 0
+
+
+def test_against_without_shared_artifacts(export_dir, tmp_path):
+    result = run_cli("bench", str(export_dir), "--against", str(tmp_path))
+    assert result.returncode == 1 and "no .onnx or .tflite artifact is in both" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
