@@ -161,8 +161,8 @@ def command_read(args: argparse.Namespace) -> int:
 def command_score(args: argparse.Namespace) -> int:
     from .reader import DigitReader
 
-    if not args.photos and not args.scenes:
-        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N")
+    if not args.photos and not args.scenes and not args.crops:
+        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N")
     reader = DigitReader(model=args.model, backend=args.backend, min_confidence=args.min_confidence, verify=not args.no_verify)
     report: dict = {}
     if args.photos:
@@ -181,6 +181,14 @@ def command_score(args: argparse.Namespace) -> int:
             suite = report["scenes"]
             print(f"synthetic suite: {suite['accuracy']:.2%} of {suite['digits']} digits in {suite['scenes']} scenes "
                   f"(seed {args.seed}); {suite['exact_scenes']:.0%} of scenes read exactly")
+    if args.crops:
+        from .crops import crop_accuracy, make_crops
+
+        crops, labels = make_crops(args.crops, seed=args.seed, data_path=args.data)
+        report["crops"] = {"seed": args.seed, "count": len(labels), "accuracy": crop_accuracy(crops, labels, reader)}
+        if not args.json:
+            print(f"dataset-style crops ({len(labels)} MNIST test digits each, seed {args.seed}, exact reading): "
+                  + ", ".join(f"{name} {value:.1%}" for name, value in report["crops"]["accuracy"].items()))
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -272,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
     score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
     score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
-    score.add_argument("--seed", type=int, default=0, help="seed of the synthetic suite (default 0)")
-    score.add_argument("--data", help="MNIST npz for the synthetic scenes")
+    score.add_argument("--crops", type=positive_int, metavar="N", help="also read N MNIST test digits rendered as other "
+                                                                        "datasets store them (USPS, Semeion, optdigits, ...)")
+    score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
+    score.add_argument("--data", help="MNIST npz for the synthetic scenes and crops")
     score.add_argument("--model", help="an .onnx/.tflite file or export directory (default: the shipped export/)")
     score.add_argument("--backend", choices=("onnx", "tflite"), default="onnx", help="inference runtime (default onnx)")
     score.add_argument("--min-confidence", type=probability, default=0.5, help="drop digits below this confidence (default 0.5)")

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import canvas as canvases
 from . import normalize, segment
 from .imageio import as_uint8
 from .runtime import Classifier, load_classifier
@@ -78,7 +79,14 @@ class DigitReader:
         as measured by self.clock (wall time unless changed)."""
         lap = _Lap(timings, self.clock)
         image = as_uint8(image)
-        candidates = segment.find_candidates(image)
+        canvas = canvases.prepare(image)
+        reading = self._read(canvas, lap)
+        if not reading.digits and canvas.offset == (0, 0) and max(image.shape[:2]) <= canvases.FRAME_RETRY_SIDE:
+            reading = self._read(canvases.prepare(image, frame=True), lap)  # a digit that fills the crop
+        return reading
+
+    def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> Reading:
+        candidates = segment.find_candidates(canvas.image)
         lap("segmentation")
         if not candidates:
             return Reading()
@@ -99,7 +107,8 @@ class DigitReader:
         results: dict[tuple[int, int, int], tuple[int, float]] = dict(zip(owners, zip(labels, scores)))
         for index, candidate in enumerate(candidates):
             found.extend(self._choose(index, candidate, results))
-        kept = [item for item in found if item[1] >= self.min_confidence]
+        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found
+                if confidence >= self.min_confidence]
         reading = Reading(order_lines(kept))
         lap("ordering")
         return reading

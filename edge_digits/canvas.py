@@ -1,0 +1,92 @@
+"""Bring any input to what the segmenter expects: dark ink on lighter paper, digits inside the frame.
+
+Photos already are. Digit datasets and crops often are not: MNIST, USPS and EMNIST store light ink
+on black, and a 16x16 or 28x28 crop is smaller than the segmenter's morphology and has its digit
+touching the frame, which the segmenter rejects as a page edge. `prepare` inverts light-on-dark
+images, upscales small ones by a whole factor and frames them with paper; `Canvas.to_input` maps
+boxes found on the canvas back to the caller's pixels. Runtime tier (numpy + OpenCV).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CROP_SIDE = 256  # inputs whose longer side is at most this are crops: always framed with paper ...
+MARGIN = 0.5  # ... this fraction of their size on every side
+SMALL_SIDE = 64  # crops under this (USPS 16, MNIST 28, optdigits 32) are first upscaled by a whole factor ...
+TARGET_SIDE = 160  # ... to at least this
+MIN_SIDE = 4  # nothing thinner than this many input pixels can hold a digit
+CROP_INK_SHARE = 0.6  # light ink on a dark frame covers less than this share of a crop ...
+IMAGE_INK_SHARE = 0.3  # ... and of a larger image (a board); a bigger bright part is a page on a desk
+FRAME_RETRY_SIDE = 600  # larger inputs up to this size are read again framed when a first read finds nothing
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """The image the segmenter sees, and how its pixels map to the input's."""
+
+    image: np.ndarray
+    factor: int  # canvas pixels per input pixel
+    offset: tuple[int, int]  # (x, y) of the input's top-left corner on the canvas
+    input_shape: tuple[int, int]  # (height, width) of the input
+
+    def to_input(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A canvas box (x, y, w, h) in input pixels, clipped to the input (margins hold only paper)."""
+        height, width = self.input_shape
+        x0 = min(max((box[0] - self.offset[0]) / self.factor, 0.0), width - 1)
+        y0 = min(max((box[1] - self.offset[1]) / self.factor, 0.0), height - 1)
+        x1 = min(max((box[0] + box[2] - self.offset[0]) / self.factor, x0 + 1), width)
+        y1 = min(max((box[1] + box[3] - self.offset[1]) / self.factor, y0 + 1), height)
+        left, top = int(math.floor(x0)), int(math.floor(y0))
+        return left, top, max(1, int(math.ceil(x1)) - left), max(1, int(math.ceil(y1)) - top)
+
+
+def light_ink(image: np.ndarray) -> bool:
+    """True when the ink is lighter than its background (white-on-black datasets, chalk on a board).
+
+    Only asked when the outer frame is dark: its median is a crop's background, and most photos
+    of paper have a light frame. Ink is then the bright class of an Otsu split, and it must be a
+    minority: of a crop (its digit may fill half of it), or a small one of a larger image, where a
+    bright region of a third or more is a page lying on a dark desk, with dark handwriting on it."""
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if float(np.median(_frame(gray))) >= 128:
+        return False
+    _, bright = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    share = cv2.countNonZero(bright) / bright.size
+    return 0.0 < share < (CROP_INK_SHARE if max(gray.shape) <= CROP_SIDE else IMAGE_INK_SHARE)
+
+
+def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
+    """Dark-ink image for the segmenter: inverted if light_ink; a crop (or any image when `frame` is
+    True) is surrounded by paper so a digit filling it stays readable, small ones upscaled first."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return Canvas(image, 1, (0, 0), (height, width))
+    if light_ink(image):
+        image = cv2.bitwise_not(image)
+    small = max(height, width) < SMALL_SIDE
+    frame = max(height, width) <= CROP_SIDE if frame is None else frame
+    if not frame:
+        return Canvas(image, 1, (0, 0), (height, width))
+    factor = max(1, math.ceil(TARGET_SIDE / max(height, width))) if small else 1
+    if factor > 1:
+        image = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
+    pad = int(math.ceil(MARGIN * max(height, width) * factor))
+    paper = _paper(image)
+    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
+    return Canvas(framed, factor, (pad, pad), (height, width))
+
+
+def _frame(image: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns' pixels, (N,) or (N, channels)."""
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
+def _paper(image: np.ndarray) -> tuple[int, ...]:
+    """The background colour: per-channel median of the outer frame (a crop's digit fills its middle)."""
+    return tuple(int(value) for value in np.atleast_1d(np.median(_frame(image), axis=0)))
+

@@ -1,0 +1,78 @@
+"""Inputs that are not photos: dataset-style crops (light ink on black, 16x16, digits touching the
+frame), chalkboards, and pages on dark desks. The reader must read the first two kinds and keep
+treating the last like any photo."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_digits import canvas
+from edge_digits.crops import STYLES, crop_accuracy, make_crops
+from test_reader import PHOTOS, reader  # noqa: F401 (fixture)
+
+CROP_ACCURACY = {"mnist-28": 0.97, "usps-16": 0.95, "semeion-16": 0.85, "optdigits-32": 0.95, "crop-200": 0.97}
+
+
+def _photos() -> list[np.ndarray]:
+    from edge_digits.imageio import load_image
+
+    files = sorted(path for path in PHOTOS.glob("*") if path.suffix.lower() in (".jpg", ".png"))
+    if not files:
+        pytest.skip(f"no photos in {PHOTOS}; set EDGE_DIGITS_PHOTOS")
+    return [load_image(path) for path in files]
+
+
+def _page_on_desk(light_ink: bool) -> np.ndarray:
+    """A 480x640 dark desk with a light page (or a dark board) holding strokes."""
+    image = np.full((480, 640), 35, np.uint8)
+    if not light_ink:
+        image[60:420, 120:520] = 225
+    colour = 235 if light_ink else 30
+    for x in range(180, 460, 70):
+        cv2.line(image, (x, 150), (x + 20, 300), colour, 6)
+    return image
+
+
+def test_polarity_of_photos_pages_and_boards(mnist):
+    assert not any(canvas.light_ink(image) for image in _photos())
+    assert not canvas.light_ink(_page_on_desk(light_ink=False))
+    assert canvas.light_ink(_page_on_desk(light_ink=True))
+    assert all(canvas.light_ink(digit) for digit in mnist.x_train[:50])
+    assert not any(canvas.light_ink(255 - digit) for digit in mnist.x_train[:50])
+
+
+def test_canvas_boxes_map_back_inside_the_input():
+    image = np.full((16, 20), 255, np.uint8)
+    prepared = canvas.prepare(image)
+    assert prepared.factor > 1 and min(prepared.offset) > 0
+    height, width = prepared.image.shape[:2]
+    for box in [(0, 0, width, height), prepared.offset + (prepared.factor, prepared.factor), (width - 3, 2, 3, 3)]:
+        x, y, w, h = prepared.to_input(box)
+        assert 0 <= x < 20 and 0 <= y < 16 and w >= 1 and h >= 1 and x + w <= 20 and y + h <= 16
+    x, y, w, h = prepared.to_input(prepared.offset + (4 * prepared.factor, 2 * prepared.factor))
+    assert (x, y, w, h) == (0, 0, 4, 2)
+
+
+def test_large_photos_are_not_reframed():
+    page = _page_on_desk(light_ink=False)
+    prepared = canvas.prepare(page)
+    assert prepared.factor == 1 and prepared.offset == (0, 0) and prepared.image is page
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_reader_reads_dataset_style_crops(style, reader, mnist_path):  # noqa: F811
+    crops, labels = make_crops(150, seed=1, data_path=mnist_path)
+    accuracy = crop_accuracy({style: crops[style]}, labels, reader)[style]
+    assert accuracy >= CROP_ACCURACY[style], f"{style}: {accuracy:.1%}"
+
+
+def test_reader_reads_a_strip_of_mnist_digits(reader, mnist):  # noqa: F811
+    """Three light-on-black 28x28 digits side by side: a small multi-digit input, boxes in its pixels."""
+    strip = np.hstack([mnist.x_test[index] for index in (0, 1, 2)])
+    reading = reader.read(strip)
+    assert reading.text == "".join(str(mnist.y_test[index]) for index in (0, 1, 2))
+    for number, digit in enumerate(reading.digits):
+        x, y, w, h = digit.box
+        assert 28 * number <= x + w / 2 < 28 * (number + 1) and 0 <= y and y + h <= 28
