@@ -52,9 +52,10 @@ def light_ink(image: np.ndarray) -> bool:
     of paper have a light frame. Ink is then the bright class of an Otsu split, and it must be a
     minority: of a crop (its digit may fill half of it), or a small one of a larger image, where a
     bright region of a third or more is a page lying on a dark desk, with dark handwriting on it."""
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if float(np.median(_frame(gray))) >= 128:
+    frame = _frame(image)  # (N,) gray or (N, 3) BGR: converted alone, it costs nothing on a light frame
+    if float(np.median(frame if frame.ndim == 1 else cv2.cvtColor(frame[None], cv2.COLOR_BGR2GRAY))) >= 128:
         return False
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     _, bright = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     share = cv2.countNonZero(bright) / bright.size
     return 0.0 < share < (CROP_INK_SHARE if max(gray.shape) <= CROP_SIDE else IMAGE_INK_SHARE)
