@@ -29,11 +29,15 @@ class AugmentConfig:
     blur_sigma_range: tuple[float, float] = (0.4, 0.8)
     noise_probability: float = 0.1
     noise_sigma: float = 0.04
+    fill_probability: float = 0.1  # stretch the ink's box to fill a FILL_SIDE square, as Semeion and
+    # some scanners store digits (a 1 becomes a wide bar); the reader fits such crops whole
 
 
 DEFAULT_CONFIG = AugmentConfig()
 _KERNEL = np.ones((2, 2), np.uint8)
 _CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
+FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
+MAX_STRETCH = 6.0  # a 1 three pixels wide is stretched at most this much
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_CONFIG) -> np.ndarray:
@@ -62,6 +66,9 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentC
 
     count = len(planes)
     matrices = random_affine_matrices(count, rng, config)
+    filled = np.flatnonzero(rng.random(count) < config.fill_probability)
+    if filled.size:
+        matrices[filled] = _compose(matrices[filled], fill_matrices(planes[filled], 0.25 * peak))
     dilate = rng.random(count) < config.dilate_probability
     erode = ~dilate & (rng.random(count) < config.erode_probability)
     blur_sigmas = np.where(rng.random(count) < config.blur_probability, rng.uniform(*config.blur_sigma_range, count), 0.0)
@@ -107,4 +114,26 @@ def random_affine_matrices(count: int, rng: np.random.Generator, config: Augment
     linear[:, 1, 1] = (sin * shears + cos) * scale_y
     centre = np.full((count, 2), _CENTRE)
     translation = centre - np.einsum("nij,nj->ni", linear, centre) + shifts
+    return np.concatenate([linear, translation[:, :, None]], axis=2).astype(np.float32)
+
+
+def fill_matrices(planes: np.ndarray, ink: float) -> np.ndarray:
+    """(N, 2, 3) matrices that stretch each digit's ink box (pixels > `ink`) to a centred FILL_SIDE square."""
+    matrices = np.zeros((len(planes), 2, 3), np.float32)
+    for index, plane in enumerate(planes):
+        rows, cols = np.nonzero(plane > ink)
+        if rows.size == 0:
+            matrices[index, 0, 0] = matrices[index, 1, 1] = 1.0
+            continue
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        scale_x, scale_y = min(FILL_SIDE / width, MAX_STRETCH), min(FILL_SIDE / height, MAX_STRETCH)
+        centre_x, centre_y = (cols.min() + cols.max()) / 2.0, (rows.min() + rows.max()) / 2.0
+        matrices[index] = [[scale_x, 0.0, _CENTRE - scale_x * centre_x], [0.0, scale_y, _CENTRE - scale_y * centre_y]]
+    return matrices
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """outer after inner, for stacks of (2, 3) affine matrices."""
+    linear = np.einsum("nij,njk->nik", outer[:, :, :2], inner[:, :, :2])
+    translation = np.einsum("nij,nj->ni", outer[:, :, :2], inner[:, :, 2]) + outer[:, :, 2]
     return np.concatenate([linear, translation[:, :, None]], axis=2).astype(np.float32)

@@ -76,3 +76,17 @@ def test_reader_reads_a_strip_of_mnist_digits(reader, mnist):  # noqa: F811
     for number, digit in enumerate(reading.digits):
         x, y, w, h = digit.box
         assert 28 * number <= x + w / 2 < 28 * (number + 1) and 0 <= y and y + h <= 28
+
+
+def test_score_crops_from_the_command_line(mnist_path):
+    import json
+
+    from conftest import run_cli
+
+    result = run_cli("score", "--crops", "30", "--seed", "2", "--json", env={"EDGE_DIGITS_MNIST": str(mnist_path)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["crops"]
+    assert report["count"] == 30 and list(report["accuracy"]) == list(STYLES)
+    assert all(0.8 <= value <= 1.0 for value in report["accuracy"].values()), report
+    empty = run_cli("score")
+    assert empty.returncode == 1 and "--crops N" in empty.stderr and len(empty.stderr.strip().splitlines()) == 1

@@ -70,6 +70,22 @@ def test_augment_keeps_shape_dtype_range_and_changes_images(mnist):
     assert not np.allclose(out, floats)
 
 
+def test_fill_stretches_the_ink_box_to_the_fill_square(mnist):
+    """Semeion-style digits: the ink's box becomes a centred FILL_SIDE square whatever its aspect."""
+    images = mnist.x_train[:32]
+    still = augment.AugmentConfig(rotation_degrees=0.0, scale_range=(1.0, 1.0), shear=0.0, shift_pixels=0.0,
+                                  aspect_probability=0.0, dilate_probability=0.0, erode_probability=0.0,
+                                  blur_probability=0.0, noise_probability=0.0, fill_probability=1.0)
+    out = augment.augment_batch(images, np.random.default_rng(0), still)
+    for image in out:
+        rows, cols = np.nonzero(image > 64)
+        for low, high in ((rows.min(), rows.max()), (cols.min(), cols.max())):
+            assert abs((high - low + 1) - augment.FILL_SIDE) <= 2 and abs((low + high) / 2 - 13.5) <= 1.5
+    unchanged = augment.augment_batch(images, np.random.default_rng(0), augment.AugmentConfig(**{
+        **still.__dict__, "fill_probability": 0.0}))
+    np.testing.assert_array_equal(unchanged, images)  # the identity warp leaves digits alone
+
+
 @pytest.mark.parametrize("bad", [np.zeros((4, 28, 27), np.uint8), np.zeros((4, 28, 28, 3), np.uint8), np.zeros((4, 28, 28), np.int32)])
 def test_augment_rejects_bad_input(bad):
     with pytest.raises(ValueError):
