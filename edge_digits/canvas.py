@@ -22,7 +22,7 @@ TARGET_SIDE = 160  # ... to at least this
 MIN_SIDE = 4  # nothing thinner than this many input pixels can hold a digit
 CROP_INK_SHARE = 0.6  # light ink on a dark frame covers less than this share of a crop ...
 IMAGE_INK_SHARE = 0.3  # ... and of a larger image (a board); a bigger bright part is a page on a desk
-FRAME_RETRY_SIDE = 600  # larger inputs up to this size are read again framed when a first read finds nothing
+FRAME_INK_SHARE = 0.02  # a larger input with this share of its outer frame inked may hold a digit cut by it
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,15 @@ def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
     paper = _paper(image)
     framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
     return Canvas(framed, factor, (pad, pad), (height, width))
+
+
+def ink_on_frame(image: np.ndarray) -> bool:
+    """True when at least FRAME_INK_SHARE of the outer frame is ink (well darker than the frame's median,
+    its paper): a digit may fill the image, which the segmenter would drop as a page edge. Dark ink."""
+    frame = _frame(image).astype(np.float32)
+    if frame.ndim == 2:
+        frame = frame.min(axis=1)  # the darkest channel: blue or red ink on white
+    return float(np.mean(frame < 0.6 * np.median(frame))) >= FRAME_INK_SHARE
 
 
 def _frame(image: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's conf
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
 STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one wide digit's two strokes) ...
 STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
+FRAGMENTS = 4  # a first reading of at most this many digits may be pieces of one digit cut by the frame
 
 
 @dataclass
@@ -81,8 +82,13 @@ class DigitReader:
         image = as_uint8(image)
         canvas = canvases.prepare(image)
         reading = self._read(canvas, lap)
-        if not reading.digits and canvas.offset == (0, 0) and max(image.shape[:2]) <= canvases.FRAME_RETRY_SIDE:
-            reading = self._read(canvases.prepare(image, frame=True), lap)  # a digit that fills the crop
+        if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and canvases.ink_on_frame(canvas.image):
+            # a close-up whose digit fills the image (the segmenter drops it as a page edge, or keeps
+            # pieces of it): read it again framed in paper, and keep that reading if it is one digit
+            # that contains every piece found and covers more than twice their area
+            framed = self._read(canvases.prepare(image, frame=True), lap)
+            if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
+                return framed
         return reading
 
     def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> Reading:
@@ -181,6 +187,17 @@ def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> li
             digit, confidence, box = items[i]
             out.append(ReadDigit(int(digit), round(float(confidence), 4), tuple(int(v) for v in box), number))
     return out
+
+
+def _contains(box: tuple[int, int, int, int], reading: Reading) -> bool:
+    """Whether `box` contains the centre of every digit of `reading`."""
+    x, y, w, h = box
+    return all(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in reading.digits)
+
+
+def _area(reading: Reading) -> int:
+    """Total box area of a reading's digits (input pixels)."""
+    return sum(digit.box[2] * digit.box[3] for digit in reading.digits)
 
 
 class _Lap:

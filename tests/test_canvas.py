@@ -12,7 +12,7 @@ from edge_digits import canvas
 from edge_digits.crops import STYLES, crop_accuracy, make_crops
 from test_reader import PHOTOS, reader  # noqa: F401 (fixture)
 
-CROP_ACCURACY = {"mnist-28": 0.97, "usps-16": 0.95, "semeion-16": 0.85, "optdigits-32": 0.95, "crop-200": 0.97}
+CROP_ACCURACY = {"mnist-28": 0.97, "usps-16": 0.95, "semeion-16": 0.85, "optdigits-32": 0.95, "crop-200": 0.97, "closeup-600": 0.93}
 
 
 def _photos() -> list[np.ndarray]:
@@ -53,6 +53,17 @@ def test_canvas_boxes_map_back_inside_the_input():
         assert 0 <= x < 20 and 0 <= y < 16 and w >= 1 and h >= 1 and x + w <= 20 and y + h <= 16
     x, y, w, h = prepared.to_input(prepared.offset + (4 * prepared.factor, 2 * prepared.factor))
     assert (x, y, w, h) == (0, 0, 4, 2)
+
+
+def test_ink_on_frame_sees_a_digit_cut_by_the_frame_not_a_page():
+    page = np.full((300, 300, 3), 230, np.uint8)
+    cv2.circle(page, (150, 150), 100, (40, 40, 40), 12)
+    assert not canvas.ink_on_frame(page)
+    cv2.circle(page, (150, 150), 150, (40, 40, 40), 12)  # now touching all four sides
+    assert canvas.ink_on_frame(page)
+    blue = np.full((300, 300, 3), 230, np.uint8)
+    blue[:, 140:160] = (200, 60, 20)  # a blue stroke from top to bottom: dark in the red channel only
+    assert canvas.ink_on_frame(blue)
 
 
 def test_large_photos_are_not_reframed():
