@@ -18,7 +18,9 @@ import numpy as np
 CROP_SIDE = 256  # inputs whose longer side is at most this are crops: always framed with paper ...
 MARGIN = 0.5  # ... this fraction of their size on every side
 SMALL_SIDE = 64  # crops under this (USPS 16, MNIST 28, optdigits 32) are first upscaled by a whole factor ...
-TARGET_SIDE = 160  # ... to at least this
+TARGET_SIDE = 160  # ... to at least this, with a wider margin (their strokes are thick for their size,
+SMALL_MARGIN = 1.5  # and the segmenter's paper estimate must not take a stroke's middle for paper)
+TINY_SIDE = 16  # under this (optdigits' 8x8 counts) a digit covers most of the frame: its corners are the paper
 MIN_SIDE = 4  # nothing thinner than this many input pixels can hold a digit
 CROP_INK_SHARE = 0.6  # light ink on a dark frame covers less than this share of a crop ...
 IMAGE_INK_SHARE = 0.3  # ... and of a larger image (a board); a bigger bright part is a page on a desk
@@ -76,7 +78,7 @@ def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
     factor = max(1, math.ceil(TARGET_SIDE / max(height, width))) if small else 1
     if factor > 1:
         image = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
-    pad = int(math.ceil(MARGIN * max(height, width) * factor))
+    pad = int(math.ceil((SMALL_MARGIN if small else MARGIN) * max(height, width) * factor))
     paper = _paper(image)
     framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
     return Canvas(framed, factor, (pad, pad), (height, width))
@@ -85,6 +87,8 @@ def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
 def ink_on_frame(image: np.ndarray) -> bool:
     """True when at least FRAME_INK_SHARE of the outer frame is ink (well darker than the frame's median,
     its paper): a digit may fill the image, which the segmenter would drop as a page edge. Dark ink."""
+    if min(image.shape[:2]) < MIN_SIDE:
+        return False
     frame = _frame(image).astype(np.float32)
     if frame.ndim == 2:
         frame = frame.min(axis=1)  # the darkest channel: blue or red ink on white
@@ -92,7 +96,9 @@ def ink_on_frame(image: np.ndarray) -> bool:
 
 
 def _frame(image: np.ndarray) -> np.ndarray:
-    """The outermost rows and columns' pixels, (N,) or (N, channels)."""
+    """The outermost rows and columns' pixels, (N,) or (N, channels); only the four corners of a tiny image."""
+    if min(image.shape[:2]) < TINY_SIDE:
+        return image[[0, 0, -1, -1], [0, -1, 0, -1]]
     return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
 
 

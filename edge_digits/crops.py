@@ -3,8 +3,8 @@
 The reader meets more than photos: people feed it dataset samples and crops. These styles copy
 how well-known sets store a digit (no pixels of theirs are used; the real sets are not available
 offline here): MNIST's light ink on black 28x28, USPS's 16x16 grey digit scaled to touch the
-frame, Semeion's 16x16 binary digit stretched to fill it, UCI optdigits' 32x32 bitmaps, and
-photo-like crops and close-ups that the digit fills. `edge-digits score --crops N` prints one accuracy per style.
+frame, Semeion's 16x16 binary digit stretched to fill it, UCI optdigits' 32x32 bitmaps and their
+8x8 block counts, and photo-like crops and close-ups that the digit fills. `edge-digits score --crops N` prints one accuracy per style.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def _closeup(digit: np.ndarray, side: int) -> np.ndarray:
     return 255 - cv2.resize(_fit(digit, 28, stretch=False), (side, side), interpolation=cv2.INTER_CUBIC)
 
 
+def _block_counts(bitmap: np.ndarray) -> np.ndarray:
+    """UCI optdigits' preprocessed form: ink pixels counted in 4x4 blocks of the 32x32 bitmap (0..16),
+    shown light on black with 16 as white."""
+    counts = (bitmap > 0).reshape(8, 4, 8, 4).sum(axis=(1, 3))
+    return np.rint(counts * (255 / 16)).astype(np.uint8)
+
+
 def _binary(image: np.ndarray) -> np.ndarray:
     return np.where(image > 100, 255, 0).astype(np.uint8)
 
@@ -56,6 +63,7 @@ STYLES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "usps-16": lambda digit: _fit(digit, 16, stretch=False),  # grey, light on dark, touching the frame
     "semeion-16": lambda digit: 255 - _binary(_fit(digit, 16, stretch=True)),  # binary, stretched to fill
     "optdigits-32": lambda digit: 255 - _binary(_fit(digit, 32, stretch=False)),  # binary bitmap
+    "optdigits-8": lambda digit: _block_counts(_binary(_fit(digit, 32, stretch=False))),  # 8x8 counts (as scikit-learn's digits)
     "crop-200": lambda digit: _closeup(digit, 200),  # a dark digit filling a crop
     "closeup-600": lambda digit: _closeup(digit, 600),  # ... or a close-up photo
 }
