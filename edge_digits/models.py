@@ -32,7 +32,7 @@ def build_edge() -> keras.Model:
     """Small, int8-friendly CNN: four 3x3 conv+BN+ReLU blocks, two max-pools, global average pooling.
 
     The first three convs are 'valid' (28->26->pool 13->11->9->pool 4), so the costliest 32-channel
-    conv runs on 9x9 maps: 27% fewer MACs than padding it, at the same validation accuracy. BatchNorm
+    conv runs on 9x9 maps: 23% fewer MACs than padding it, at the same validation accuracy. BatchNorm
     folds into the bias-free convs at export, plain ReLU quantizes cleanly, and GAP replaces
     Flatten+Dense(64): half the seed's parameters and three quarters of its MACs.
     """
