@@ -22,8 +22,11 @@ TARGET_SIDE = 160  # ... to at least this, with a wider margin (their strokes ar
 SMALL_MARGIN = 1.5  # and the segmenter's paper estimate must not take a stroke's middle for paper)
 TINY_SIDE = 16  # under this (optdigits' 8x8 counts) a digit covers most of the frame: its corners are the paper
 MIN_SIDE = 4  # nothing thinner than this many input pixels can hold a digit
-CROP_INK_SHARE = 0.6  # light ink on a dark frame covers less than this share of a crop ...
-IMAGE_INK_SHARE = 0.3  # ... and of a larger image (a board); a bigger bright part is a page on a desk
+DARK_FRAME = 160  # light ink is looked for only when the frame's median is darker than this (a grey board)
+CROP_INK_SHARE = 0.6  # light ink on a dark frame covers less than this share of a crop
+POLARITY_SIDE = 160  # larger images are judged on a copy this long ...
+STROKE_DIVISOR = 40  # ... by features thinner than 1/40 of it (strokes; not pages, shadows or gradients) ...
+LIGHT_RATIO = 2.0  # ... bright ones outnumbering dark ones this many times
 FRAME_INK_SHARE = 0.02  # a larger input with this share of its outer frame inked may hold a digit cut by it
 
 
@@ -50,17 +53,33 @@ class Canvas:
 def light_ink(image: np.ndarray) -> bool:
     """True when the ink is lighter than its background (white-on-black datasets, chalk on a board).
 
-    Only asked when the outer frame is dark: its median is a crop's background, and most photos
-    of paper have a light frame. Ink is then the bright class of an Otsu split, and it must be a
-    minority: of a crop (its digit may fill half of it), or a small one of a larger image, where a
-    bright region of a third or more is a page lying on a dark desk, with dark handwriting on it."""
+    Only asked when the outer frame is darkish: its median is a crop's background, and most photos
+    of paper have a light frame. In a crop, ink is the bright class of an Otsu split and must not
+    cover most of it (its digit may fill half). In a larger image, where a page on a dark desk or
+    light falling off across a board defeats one global split, the strokes decide: thin bright
+    features must outnumber thin dark ones (see _light_strokes)."""
     frame = _frame(image)  # (N,) gray or (N, 3) BGR: converted alone, it costs nothing on a light frame
-    if float(np.median(frame if frame.ndim == 1 else cv2.cvtColor(frame[None], cv2.COLOR_BGR2GRAY))) >= 128:
+    if float(np.median(frame if frame.ndim == 1 else cv2.cvtColor(frame[None], cv2.COLOR_BGR2GRAY))) >= DARK_FRAME:
         return False
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if max(gray.shape) > CROP_SIDE:
+        return _light_strokes(gray)
     _, bright = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    share = cv2.countNonZero(bright) / bright.size
-    return 0.0 < share < (CROP_INK_SHARE if max(gray.shape) <= CROP_SIDE else IMAGE_INK_SHARE)
+    return 0.0 < cv2.countNonZero(bright) / bright.size < CROP_INK_SHARE
+
+
+def _light_strokes(gray: np.ndarray) -> bool:
+    """On a POLARITY_SIDE copy, strong top-hat pixels (bright features thinner than 1/STROKE_DIVISOR of
+    the image) outnumber strong black-hat ones (dark features as thin) LIGHT_RATIO times."""
+    scale = POLARITY_SIDE / max(gray.shape)
+    small = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    side = max(3, POLARITY_SIDE // STROKE_DIVISOR | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    bright = cv2.morphologyEx(small, cv2.MORPH_TOPHAT, kernel)
+    dark = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, kernel)
+    strong = 0.5 * max(int(bright.max()), int(dark.max()), 1)
+    return int((bright > strong).sum()) > LIGHT_RATIO * int((dark > strong).sum())
 
 
 def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:

@@ -101,3 +101,15 @@ def test_score_crops_from_the_command_line(mnist_path):
     assert all(0.8 <= value <= 1.0 for value in report["accuracy"].values()), report
     empty = run_cli("score")
     assert empty.returncode == 1 and "--crops N" in empty.stderr and len(empty.stderr.strip().splitlines()) == 1
+
+
+def test_chalkboard_scenes_read_like_paper(reader, mnist_path):  # noqa: F811
+    """Synthetic scenes inverted (light ink on a dark board, their shading and blur inverted too)."""
+    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+
+    suite = make_suite(20, seed=4, data_path=mnist_path)
+    boards = [Scene(255 - scene.image, scene.text, scene.boxes, scene.labels, scene.lines) for scene in suite]
+    assert not any(canvas.light_ink(scene.image) for scene in suite)
+    assert all(canvas.light_ink(board.image) for board in boards)
+    paper, board = scene_accuracy(suite, reader)["accuracy"], scene_accuracy(boards, reader)["accuracy"]
+    assert board >= paper - 0.02 and board >= 0.93, (paper, board)
