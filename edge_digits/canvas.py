@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-CROP_SIDE = 256  # inputs whose longer side is at most this are crops: always framed with paper ...
-MARGIN = 0.5  # ... this fraction of their size on every side
-SMALL_SIDE = 64  # crops under this (USPS 16, MNIST 28, optdigits 32) are first upscaled by a whole factor ...
-TARGET_SIDE = 160  # ... to at least this, with a wider margin (their strokes are thick for their size,
-SMALL_MARGIN = 1.5  # and the segmenter's paper estimate must not take a stroke's middle for paper)
+SMALL_SIDE = 64  # inputs thinner than this (USPS 16, MNIST 28, a strip of them) are always upscaled by a
+TARGET_SIDE = 160  # whole factor towards this and framed with paper, SMALL_MARGIN times their width on every side
+SMALL_MARGIN = 1.5  # (their strokes are thick for their size: the segmenter's paper estimate must not take
+MARGIN = 0.5  # a stroke's middle for paper); larger ones are framed MARGIN wide when asked, or when ...
+CROP_SIDE = 256  # ... at most this big (crops) and ink reaches their frame; also the polarity test's crop size
 TINY_SIDE = 16  # under this (optdigits' 8x8 counts) a digit covers most of the frame: its corners are the paper
 MIN_SIDE = 4  # nothing thinner than this many input pixels can hold a digit
 DARK_FRAME = 160  # light ink is looked for only when the frame's median is darker than this (a grey board)
@@ -90,14 +90,15 @@ def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
         return Canvas(image, 1, (0, 0), (height, width))
     if light_ink(image):
         image = cv2.bitwise_not(image)
-    small = max(height, width) < SMALL_SIDE
-    frame = max(height, width) <= CROP_SIDE if frame is None else frame
+    small = min(height, width) < SMALL_SIDE
+    if frame is None:  # crops whose digit reaches the frame are framed at once (read unframed, a
+        frame = small or (max(height, width) <= CROP_SIDE and ink_on_frame(image))  # 200 px one breaks apart)
     if not frame:
         return Canvas(image, 1, (0, 0), (height, width))
     factor = max(1, math.ceil(TARGET_SIDE / max(height, width))) if small else 1
     if factor > 1:
         image = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
-    pad = int(math.ceil((SMALL_MARGIN if small else MARGIN) * max(height, width) * factor))
+    pad = int(math.ceil((SMALL_MARGIN if small else MARGIN) * min(height, width) * factor))
     paper = _paper(image)
     framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
     return Canvas(framed, factor, (pad, pad), (height, width))

@@ -83,9 +83,9 @@ class DigitReader:
         canvas = canvases.prepare(image)
         reading = self._read(canvas, lap)
         if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and canvases.ink_on_frame(canvas.image):
-            # a close-up whose digit fills the image (the segmenter drops it as a page edge, or keeps
-            # pieces of it): read it again framed in paper, and keep that reading if it is one digit
-            # that contains every piece found and covers more than twice their area
+            # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
+            # keeps pieces of it): read it again framed in paper, and keep that reading if it is one
+            # digit that contains every piece found and covers more than twice their area
             framed = self._read(canvases.prepare(image, frame=True), lap)
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed

@@ -113,3 +113,14 @@ def test_chalkboard_scenes_read_like_paper(reader, mnist_path):  # noqa: F811
     assert all(canvas.light_ink(board.image) for board in boards)
     paper, board = scene_accuracy(suite, reader)["accuracy"], scene_accuracy(boards, reader)["accuracy"]
     assert board >= paper - 0.02 and board >= 0.93, (paper, board)
+
+
+def test_small_photos_are_read_without_a_paper_frame(reader, mnist_path):  # noqa: F811
+    """A 224x168 photo of two rows of digits with margins: framing it would set its shaded edges
+    against flat paper, so only crops whose ink reaches the frame are framed."""
+    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+
+    suite = make_suite(30, seed=0, data_path=mnist_path)
+    small = [Scene(cv2.resize(scene.image, (224, 168), interpolation=cv2.INTER_AREA), scene.text, scene.boxes,
+                   scene.labels, scene.lines) for scene in suite]
+    assert scene_accuracy(small, reader)["accuracy"] >= 0.9
