@@ -25,6 +25,8 @@ BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows a
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
+HUGE_SPAN = 0.6  # components wider or taller than this share of the image ...
+HUGE_SHARE = 0.1  # ... do not set the typical digit height if the others hold this share of their ink
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -125,8 +127,18 @@ def detect(image: np.ndarray, scale: float) -> Blobs | None:
     ids = _components(stats, ids, work.shape[:2])
     if ids.size == 0:
         return None
-    typical = weighted_median(stats[ids, 3].astype(np.float64), stats[ids, 4].astype(np.float64))
-    return Blobs(scale, labels, stats, ids, typical)
+    return Blobs(scale, labels, stats, ids, typical_height(stats[ids], work.shape[:2]))
+
+
+def typical_height(stats: np.ndarray, shape: tuple[int, int]) -> float:
+    """Area-weighted median height of the components, so dust does not count. Components spanning
+    more than HUGE_SPAN of the image (the outline a page on a dark desk leaves in the ink map) are
+    left out when the rest hold at least HUGE_SHARE of their ink: several digits beside it."""
+    heights, areas = stats[:, 3].astype(np.float64), stats[:, 4].astype(np.float64)
+    huge = np.maximum(stats[:, 2] / shape[1], stats[:, 3] / shape[0]) > HUGE_SPAN
+    if huge.any() and (~huge).any() and areas[~huge].sum() >= HUGE_SHARE * areas[huge].sum():
+        heights, areas = heights[~huge], areas[~huge]
+    return weighted_median(heights, areas)
 
 
 def find_blobs(image: np.ndarray) -> Blobs | None:
