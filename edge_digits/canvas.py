@@ -53,19 +53,28 @@ class Canvas:
 def light_ink(image: np.ndarray) -> bool:
     """True when the ink is lighter than its background (white-on-black datasets, chalk on a board).
 
-    Only asked when the outer frame is darkish: its median is a crop's background, and most photos
-    of paper have a light frame. In a crop, ink is the bright class of an Otsu split and must not
-    cover most of it (its digit may fill half). In a larger image, where a page on a dark desk or
-    light falling off across a board defeats one global split, the strokes decide: thin bright
-    features must outnumber thin dark ones (see _light_strokes)."""
+    Only asked when the outer frame, or in a larger image most of it, is darkish (a light page in
+    a light frame, the usual photo, costs a few microseconds). In a crop the frame's median is the
+    background: ink is the bright class of an Otsu split and must not cover most of it (its digit
+    may fill half). In a larger image the strokes decide (see _light_strokes), since a page on a dark
+    desk, a board on a light wall or a board's shading defeat one global split."""
     frame = _frame(image)  # (N,) gray or (N, 3) BGR: converted alone, it costs nothing on a light frame
-    if float(np.median(frame if frame.ndim == 1 else cv2.cvtColor(frame[None], cv2.COLOR_BGR2GRAY))) >= DARK_FRAME:
+    large = max(image.shape[:2]) > CROP_SIDE
+    if _gray_median(frame) >= DARK_FRAME and not (large and _gray_median(image[::8, ::8]) < DARK_FRAME):
         return False
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if max(gray.shape) > CROP_SIDE:
+    if large:
         return _light_strokes(gray)
     _, bright = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return 0.0 < cv2.countNonZero(bright) / bright.size < CROP_INK_SHARE
+
+
+def _gray_median(pixels: np.ndarray) -> float:
+    """Median brightness of gray or BGR pixels, any shape."""
+    pixels = pixels.reshape(-1, pixels.shape[-1]) if pixels.ndim == 3 else pixels.reshape(-1)
+    if pixels.ndim == 2:
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels)[None], cv2.COLOR_BGR2GRAY)
+    return float(np.median(pixels))
 
 
 def _light_strokes(gray: np.ndarray) -> bool:

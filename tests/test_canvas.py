@@ -124,3 +124,20 @@ def test_small_photos_are_read_without_a_paper_frame(reader, mnist_path):  # noq
     small = [Scene(cv2.resize(scene.image, (224, 168), interpolation=cv2.INTER_AREA), scene.text, scene.boxes,
                    scene.labels, scene.lines) for scene in suite]
     assert scene_accuracy(small, reader)["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("surround, invert", [(30, False), (90, False), (225, True)])
+def test_page_on_a_desk_and_board_on_a_wall(surround, invert, reader, mnist_path):  # noqa: F811
+    """A scene framed by 100 px of desk (dark) or wall (light, around an inverted scene: a board).
+    The page's outline in the ink map is larger than any digit and must not set their typical size."""
+    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+
+    suite = make_suite(20, seed=2, data_path=mnist_path)
+
+    def surrounded(image: np.ndarray) -> np.ndarray:
+        out = np.full((680, 840, 3), surround, np.uint8)
+        out[100:580, 100:740] = 255 - image if invert else image
+        return out
+
+    framed = [Scene(surrounded(scene.image), scene.text, scene.boxes, scene.labels, scene.lines) for scene in suite]
+    assert scene_accuracy(framed, reader)["accuracy"] >= 0.93
