@@ -55,6 +55,7 @@ def _block_counts(bitmap: np.ndarray) -> np.ndarray:
 
 
 def _binary(image: np.ndarray) -> np.ndarray:
+    """0/255 bitmap of the ink (as Semeion and optdigits store it)."""
     return np.where(image > 100, 255, 0).astype(np.uint8)
 
 
