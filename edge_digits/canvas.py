@@ -54,13 +54,14 @@ def light_ink(image: np.ndarray) -> bool:
     """True when the ink is lighter than its background (white-on-black datasets, chalk on a board).
 
     Only asked when the outer frame, or in a larger image most of it, is darkish (a light page in
-    a light frame, the usual photo, costs a few microseconds). In a crop the frame's median is the
+    a light frame, the usual photo, costs under 0.1 ms). In a crop the frame's median is the
     background: ink is the bright class of an Otsu split and must not cover most of it (its digit
     may fill half). In a larger image the strokes decide (see _light_strokes), since a page on a dark
     desk, a board on a light wall or a board's shading defeat one global split."""
     frame = _frame(image)  # (N,) gray or (N, 3) BGR: converted alone, it costs nothing on a light frame
     large = max(image.shape[:2]) > CROP_SIDE
-    if _gray_median(frame) >= DARK_FRAME and not (large and _gray_median(image[::8, ::8]) < DARK_FRAME):
+    colour = image.ndim == 3
+    if _gray_median(frame, colour) >= DARK_FRAME and not (large and _gray_median(image[::8, ::8], colour) < DARK_FRAME):
         return False
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if large:
@@ -69,11 +70,10 @@ def light_ink(image: np.ndarray) -> bool:
     return 0.0 < cv2.countNonZero(bright) / bright.size < CROP_INK_SHARE
 
 
-def _gray_median(pixels: np.ndarray) -> float:
-    """Median brightness of gray or BGR pixels, any shape."""
-    pixels = pixels.reshape(-1, pixels.shape[-1]) if pixels.ndim == 3 else pixels.reshape(-1)
-    if pixels.ndim == 2:
-        pixels = cv2.cvtColor(np.ascontiguousarray(pixels)[None], cv2.COLOR_BGR2GRAY)
+def _gray_median(pixels: np.ndarray, colour: bool) -> float:
+    """Median brightness of gray pixels, or of BGR pixels (last axis 3) when `colour`, any shape."""
+    if colour:
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels.reshape(1, -1, 3)), cv2.COLOR_BGR2GRAY)
     return float(np.median(pixels))
 
 
@@ -91,25 +91,34 @@ def _light_strokes(gray: np.ndarray) -> bool:
     return int((bright > strong).sum()) > LIGHT_RATIO * int((dark > strong).sum())
 
 
-def prepare(image: np.ndarray, frame: bool | None = None) -> Canvas:
-    """Dark-ink image for the segmenter: inverted if light_ink; a crop (or any image when `frame` is
-    True) is surrounded by paper so a digit filling it stays readable, small ones upscaled first."""
+def prepare(image: np.ndarray) -> Canvas:
+    """Dark-ink image for the segmenter: inverted if light_ink; an image thinner than SMALL_SIDE is
+    upscaled and framed in paper, and a crop whose ink reaches its edge is framed, so a digit filling
+    it stays readable."""
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         return Canvas(image, 1, (0, 0), (height, width))
     if light_ink(image):
         image = cv2.bitwise_not(image)
-    small = min(height, width) < SMALL_SIDE
-    if frame is None:  # crops whose digit reaches the frame are framed at once (read unframed, a
-        frame = small or (max(height, width) <= CROP_SIDE and ink_on_frame(image))  # 200 px one breaks apart)
-    if not frame:
-        return Canvas(image, 1, (0, 0), (height, width))
-    factor = max(1, math.ceil(TARGET_SIDE / max(height, width))) if small else 1
+    if min(height, width) < SMALL_SIDE:
+        return _framed(image, max(1, math.ceil(TARGET_SIDE / max(height, width))), SMALL_MARGIN)
+    if max(height, width) <= CROP_SIDE and ink_on_frame(image):  # read unframed, a 200 px one breaks apart
+        return _framed(image, 1, MARGIN)
+    return Canvas(image, 1, (0, 0), (height, width))
+
+
+def reframe(canvas: Canvas) -> Canvas:
+    """An unframed canvas (dark ink already) framed in paper MARGIN wide: for a close-up cut by its frame."""
+    return _framed(canvas.image, 1, MARGIN)
+
+
+def _framed(image: np.ndarray, factor: int, margin: float) -> Canvas:
+    """`image` upscaled by `factor` and surrounded by its paper colour, `margin` times its width on every side."""
+    height, width = image.shape[:2]
     if factor > 1:
         image = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
-    pad = int(math.ceil((SMALL_MARGIN if small else MARGIN) * min(height, width) * factor))
-    paper = _paper(image)
-    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=paper)
+    pad = int(math.ceil(margin * min(height, width) * factor))
+    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=_paper(image))
     return Canvas(framed, factor, (pad, pad), (height, width))
 
 

@@ -86,7 +86,7 @@ class DigitReader:
             # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
             # keeps pieces of it): read it again framed in paper, and keep that reading if it is one
             # digit that contains every piece found and covers more than twice their area
-            framed = self._read(canvases.prepare(image, frame=True), lap)
+            framed = self._read(canvases.reframe(canvas), lap)
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed
         return reading
