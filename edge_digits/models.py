@@ -29,18 +29,21 @@ def build_seed() -> keras.Model:
 
 
 def build_edge() -> keras.Model:
-    """Small, int8-friendly CNN: four 3x3 conv+BN+ReLU blocks, two max-pools, global average pooling.
+    """Small, int8-friendly CNN: a 1-pixel crop, four 3x3 conv+BN+ReLU blocks, two max-pools, GAP.
 
-    The first three convs are 'valid' (28->26->pool 13->11->9->pool 4), so the costliest 32-channel
-    conv runs on 9x9 maps: 23% fewer MACs than padding it, at the same validation accuracy. BatchNorm
-    folds into the bias-free convs at export, plain ReLU quantizes cleanly, and GAP replaces
-    Flatten+Dense(64): half the seed's parameters and three quarters of its MACs.
+    MNIST's outer pixel ring is blank in 98.7% of training digits, so the model drops it: every map is
+    then even-sized (26->24->pool 12->10->8->pool 4, no row lost to pooling), which scored higher on
+    validation (seeds 0/1: 99.44/99.52% vs 99.36/99.36% uncropped), and LiteRT's int8 time, which
+    follows output pixels more than MACs (the 1-channel first conv is most of it), drops with them.
+    BatchNorm folds into the bias-free convs at export, plain ReLU quantizes cleanly, and GAP replaces
+    Flatten+Dense(64): half the seed's parameters and 61% of its MACs.
     """
     inputs = keras.Input(shape=(28, 28, 1), name=INPUT_NAME)
-    x = _conv_bn_relu(inputs, 16, padding="valid")  # 26x26
-    x = layers.MaxPooling2D(2)(x)  # 13x13
-    x = _conv_bn_relu(x, 32, padding="valid")  # 11x11
-    x = _conv_bn_relu(x, 32, padding="valid")  # 9x9
+    x = layers.Cropping2D(1)(inputs)  # 26x26
+    x = _conv_bn_relu(x, 16, padding="valid")  # 24x24
+    x = layers.MaxPooling2D(2)(x)  # 12x12
+    x = _conv_bn_relu(x, 32, padding="valid")  # 10x10
+    x = _conv_bn_relu(x, 32, padding="valid")  # 8x8
     x = layers.MaxPooling2D(2)(x)  # 4x4
     x = _conv_bn_relu(x, 48)  # 4x4, each unit sees 22x22 px; GAP pools the whole digit
     x = layers.GlobalAveragePooling2D()(x)
