@@ -176,11 +176,18 @@ def command_score(args: argparse.Namespace) -> int:
     if args.scenes:
         from .scenes import make_suite, scene_accuracy
 
-        report["scenes"] = {"seed": args.seed, **scene_accuracy(make_suite(args.scenes, seed=args.seed, data_path=args.data), reader)}
+        import numpy as np
+
+        from .paper import on_paper
+
+        suite = make_suite(args.scenes, seed=args.seed, data_path=args.data)
+        suite = [on_paper(scene, args.paper, np.random.default_rng([args.seed, index, 1])) for index, scene in enumerate(suite)]
+        report["scenes"] = {"seed": args.seed, "paper": args.paper, **scene_accuracy(suite, reader)}
         if not args.json:
-            suite = report["scenes"]
-            print(f"synthetic suite: {suite['accuracy']:.2%} of {suite['digits']} digits in {suite['scenes']} scenes "
-                  f"(seed {args.seed}); {suite['exact_scenes']:.0%} of scenes read exactly")
+            result = report["scenes"]
+            paper = "" if args.paper == "plain" else f" on {args.paper} paper"
+            print(f"synthetic suite{paper}: {result['accuracy']:.2%} of {result['digits']} digits in {result['scenes']} scenes "
+                  f"(seed {args.seed}); {result['exact_scenes']:.0%} of scenes read exactly")
     if args.crops:
         from .crops import crop_accuracy, make_crops
 
@@ -280,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
     score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
     score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
+    score.add_argument("--paper", choices=("plain", "lined", "squared"), default="plain",
+                       help="print the synthetic scenes on this paper (default plain)")
     score.add_argument("--crops", type=positive_int, metavar="N", help="also read N MNIST test digits rendered as other "
                                                                         "datasets store them (USPS, Semeion, optdigits, ...)")
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")

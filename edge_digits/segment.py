@@ -2,7 +2,7 @@
 
 Pipeline: colour-aware ink map (each channel divided by its estimated paper background, so blue,
 red, pencil and yellow paper all become "ink strength"), hysteresis threshold relative to the image's
-own noise and ink level, connected components, fragment grouping and rejection of non-digit blobs
+own noise and ink level, printed lines erased (rules.py), connected components, fragment grouping and rejection of non-digit blobs
 with limits relative to the typical digit size, and split proposals for touching digits.
 All of it runs at a working scale chosen from the digits' size (a coarse pass first), so a camera
 frame of big digits is processed at a fraction of its pixels.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from . import rules
 from .split import Candidate, split_proposals, to_image
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
@@ -84,7 +85,7 @@ def ink_levels(ink: np.ndarray) -> tuple[float, float] | None:
 
 
 def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hysteresis threshold: weak-ink components that contain some strong ink.
+    """Hysteresis threshold: weak-ink components that contain some strong ink (printed lines erased, see rules.py).
 
     Returns (labels, stats, ids) of the 8-connected components of the weak mask, ids kept.
     """
@@ -95,6 +96,10 @@ def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
     # Grana's block-based labelling: same components as the default, ~3x faster single-threaded
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(weak, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    unboxed = rules.erase_frames(weak, labels, stats)  # digits written in boxes; then rules of the paper
+    unruled = rules.erase_rules(weak if unboxed is None else unboxed, stats)
+    if unruled is not weak:
+        count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(unruled, 8, cv2.CV_32S, cv2.CCL_GRANA)
     strong = labels[ink > high]
     ids = np.flatnonzero(np.bincount(strong, minlength=count)[1:]) + 1
     return labels, stats, ids

@@ -1,0 +1,165 @@
+"""Erase printed lines: the rules of lined and squared paper, and the boxes of forms.
+
+On a notebook page the rules run across the whole frame, and every digit that touches one is
+joined to it and to its neighbours: one component as wide as the image, dropped as a page edge.
+A rule is found as a long straight run of ink (opening with a line kernel a third of the image
+long, on the mask sheared so that rules tilted up to 6 degrees run level), and only a family
+of thin ones counts (RULE_FAMILY or more, MAX_THICKNESS thick at the median): a close-up 8 has three
+long strokes, but thick ones. Rule pixels with ink just beside them on both sides are a stroke crossing the
+rule and stay. Boxes drawn around digits are found per component (erase_frames). Runtime tier.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+RULE_SPAN = 1 / 3  # a rule is a straight run at least this share of the image's width (or height)
+RULE_FAMILY = 3  # ... and only when at least this many such runs are present
+CROSS_MARGIN = 2  # pixels: ink within a rule's thickness plus this, on both sides of it, is a stroke crossing it
+MIN_RULE = 40  # pixels: images narrower than this hold no rules worth finding
+FRAME_SIDES = 3  # a box is inked along at least this many sides of its bounding box (a comb field
+FRAME_COVER = 0.9  # has no top), each over this share of its length,
+FRAME_BAND = 4  # working pixels: within this band along the side
+MIN_FRAME = 12  # working pixels: smaller components are not boxes worth erasing
+RULE_SLOPES = np.tan(np.deg2rad(np.arange(-6.0, 6.1, 0.75)))  # tilts of photographed rules tried
+RULE_GAP = 3  # rows of the 4x smaller copy: a rule's row is fuller than the rows this far away
+MAX_THICKNESS = 6.0  # working pixels: printed rules are thin lines (median); a close-up digit's long strokes are thick
+
+
+def erase_rules(mask: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """The 0/255 ink `mask` without its horizontal and vertical rule families (`mask` itself if none).
+
+    `stats` are the mask's connected-component statistics (OpenCV's): a rule is one component at
+    least RULE_SPAN of the image long, so most images are done after looking at them.
+    """
+    height, width = mask.shape
+    small = None
+    families = []  # (rule pixels, reach, transposed)
+    for transposed in (False, True):  # vertical rules are horizontal ones of the transposed mask
+        length = int((height if transposed else width) * RULE_SPAN)
+        extents = stats[1:, cv2.CC_STAT_HEIGHT if transposed else cv2.CC_STAT_WIDTH]
+        if length < MIN_RULE or int((extents >= length).sum()) == 0:
+            continue
+        if small is None:
+            small = cv2.resize(mask, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+        slope = _rule_slope(small.T if transposed else small, length)
+        found = None if slope is None else _rule_family(np.ascontiguousarray(mask.T) if transposed else mask, length, slope)
+        if found is not None:
+            runs, reach = found
+            families.append((runs.T if transposed else runs, reach, transposed))
+    if not families:
+        return mask
+    rules = families[0][0] if len(families) == 1 else families[0][0] | families[1][0]
+    rest = mask & ~rules  # strokes: what is left once every rule (of both directions) is out
+    erase = np.zeros_like(mask)
+    for runs, reach, transposed in families:
+        # a stroke crossing a rule has ink on both sides of it, within the rule's thickness: keep those pixels
+        before, after = _ink_beside(rest.T if transposed else rest, reach)
+        crossing = (before & after).T if transposed else before & after
+        erase |= runs & ~crossing
+    return mask & ~erase
+
+
+def _rule_family(mask: np.ndarray, length: int, slope: float) -> tuple[np.ndarray, int] | None:
+    """(rule pixels, reach) of the rules running at `slope`, or None without a family; reach is the
+    distance, past the rules' median thickness, within which ink on both sides marks a crossing stroke.
+
+    Photographed rules are tilted, so the mask is first sheared to make them level (the tilt comes
+    from a 4x smaller copy, see _rule_slope); the rule mask found there is sheared back.
+    """
+    height, width = mask.shape
+    lift = int(np.ceil(abs(slope) * width)) + 1
+    shear = np.float32([[1, 0, 0], [-slope, 1, lift if slope > 0 else 0]])  # (x, y) -> (x, y - slope * x)
+    level = cv2.warpAffine(mask, shear, (width, height + lift), flags=cv2.INTER_NEAREST)
+    thick = cv2.dilate(level, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))  # bridges a leftover tilt
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    runs &= level
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(runs, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    extent = stats[1:, cv2.CC_STAT_WIDTH]
+    thickness = stats[1:, cv2.CC_STAT_AREA] / np.maximum(extent, 1)
+    rule = extent >= length
+    # the family must be thin as a whole; a rule that digits touch is thicker there and still a rule
+    if int(rule.sum()) < RULE_FAMILY or float(np.median(thickness[rule])) > MAX_THICKNESS:
+        return None
+    runs = np.concatenate([[0], rule]).astype(np.uint8)[labels] * np.uint8(255)
+    back = cv2.warpAffine(runs, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    return back & mask, int(np.ceil(np.median(thickness[rule]))) + CROSS_MARGIN
+
+
+def _rule_slope(small: np.ndarray, length: int) -> float | None:
+    """The tilt (dy/dx) among RULE_SLOPES that levels the rules of `small` (the mask 4x smaller), or None.
+
+    The tilt is the one whose sheared row counts are most concentrated (the projection-profile
+    skew estimate); None when, at that tilt, fewer than RULE_FAMILY separate thin rows (much fuller
+    than the rows RULE_GAP away) hold `length` ink pixels: a cheap test before the full-size search.
+    """
+    rows, cols = np.nonzero(small)
+    if rows.size < length // 4:
+        return None
+    profiles = []
+    for slope in RULE_SLOPES:
+        sheared = np.rint(rows - slope * cols).astype(np.int64)
+        profiles.append(np.bincount(sheared - sheared.min()))
+    best = int(np.argmax([np.square(counts.astype(np.float64)).sum() for counts in profiles]))
+    window = np.convolve(profiles[best], np.ones(2, np.int64))  # a rule may straddle two rows
+    padded = np.pad(window, RULE_GAP)
+    beside = np.maximum(padded[:-2 * RULE_GAP], padded[2 * RULE_GAP:])  # RULE_GAP rows above and below
+    thin = (window >= 0.8 * length / 4) & (window - beside >= 0.5 * length / 4)  # a line, not a row of digits
+    long_rows = np.concatenate([[False], thin, [False]])
+    rules_seen = int(np.count_nonzero(long_rows[1:] & ~long_rows[:-1]))  # separate groups of long rows
+    return float(RULE_SLOPES[best]) if rules_seen >= RULE_FAMILY else None
+
+
+def _ink_beside(rest: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of pixels with ink within `reach` pixels above, and within `reach` below."""
+    before = np.zeros_like(rest)
+    after = np.zeros_like(rest)
+    for step in range(1, reach + 1):
+        before[step:] |= rest[:-step]
+        after[:-step] |= rest[step:]
+    return before, after
+
+
+def erase_frames(weak: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
+    """`weak` with the sides of drawn boxes erased, or None when no component is a box.
+
+    A box is a component whose bounding box is inked along at least FRAME_SIDES of its four sides
+    (FRAME_COVER of each side's length, within a thin band); a handwritten 0 touches its box at
+    four points only. The box's sides are erased, so a digit written inside it, touching it or
+    not, becomes a component of its own.
+    """
+    x, y, w, h, area = (stats[1:, i] for i in range(5))
+    hollow = (np.minimum(w, h) >= MIN_FRAME) & (area < 0.5 * w * h)
+    out = None
+    for index in np.flatnonzero(hollow):
+        left, top, width, height = int(x[index]), int(y[index]), int(w[index]), int(h[index])
+        inside = labels[top:top + height, left:left + width] == index + 1
+        bands = _frame_bands(inside)
+        if bands is None:
+            continue
+        if out is None:
+            out = weak.copy()
+        region = out[top:top + height, left:left + width]
+        region[bands & inside] = 0
+    return out
+
+
+def _frame_bands(inside: np.ndarray) -> np.ndarray | None:
+    """Mask of the four side bands of a component's box, or None unless FRAME_SIDES sides are inked.
+
+    All four bands are returned: a side the component only partly inks (the open top of a comb
+    field, a gap in a pen-drawn box) would otherwise be left behind as a stroke.
+    """
+    height, width = inside.shape
+    band = min(FRAME_BAND, height // 4, width // 4)
+    sides = (lambda: inside[:band].any(axis=0), lambda: inside[height - band:].any(axis=0),
+             lambda: inside[:, :band].any(axis=1), lambda: inside[:, width - band:].any(axis=1))
+    missing = 0
+    for side in sides:  # most components are digits: stop at the second side they do not ink
+        missing += side().mean() < FRAME_COVER
+        if missing > 4 - FRAME_SIDES:
+            return None
+    bands = np.zeros_like(inside)
+    bands[:band], bands[height - band:], bands[:, :band], bands[:, width - band:] = True, True, True, True
+    return bands
