@@ -174,11 +174,10 @@ def command_score(args: argparse.Namespace) -> int:
         if not args.json:
             print(format_table(results, overall))
     if args.scenes:
-        from .scenes import make_suite, scene_accuracy
-
         import numpy as np
 
         from .paper import on_paper
+        from .scenes import make_suite, scene_accuracy
 
         suite = make_suite(args.scenes, seed=args.seed, data_path=args.data)
         suite = [on_paper(scene, args.paper, np.random.default_rng([args.seed, index, 1])) for index, scene in enumerate(suite)]

@@ -14,17 +14,6 @@ from edge_digits import rules
 from test_reader import reader  # noqa: F401 (fixture)
 
 
-def _ruled(image: np.ndarray, spacing: int, colour: tuple[int, int, int], vertical: bool = False) -> np.ndarray:
-    lined = image.copy()
-    height, width = lined.shape[:2]
-    for y in range(spacing // 2, height, spacing):
-        cv2.line(lined, (0, y), (width, y), colour, 1)
-    if vertical:
-        for x in range(spacing // 2, width, spacing):
-            cv2.line(lined, (x, 0), (x, height), colour, 1)
-    return lined
-
-
 def _stats(mask: np.ndarray) -> np.ndarray:
     return cv2.connectedComponentsWithStats(mask, connectivity=8)[2]
 
@@ -44,16 +33,19 @@ def _form(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return page
 
 
-def test_rules_of_lined_and_squared_paper_do_not_hide_digits(reader, mnist_path):  # noqa: F811
-    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+def test_rules_of_lined_and_squared_paper_do_not_hide_digits(reader, mnist_path, monkeypatch):  # noqa: F811
+    from edge_digits.paper import on_paper
+    from edge_digits.scenes import make_suite, scene_accuracy
 
     suite = make_suite(30, seed=5, data_path=mnist_path)
-    lined = [Scene(_ruled(s.image, 40, (200, 160, 120)), s.text, s.boxes, s.labels, s.lines) for s in suite]
-    squared = [Scene(_ruled(s.image, 32, (170, 180, 150), vertical=True), s.text, s.boxes, s.labels, s.lines) for s in suite]
-    plain = scene_accuracy(suite, reader)["accuracy"]
+    lined = [on_paper(scene, "lined", np.random.default_rng([5, index])) for index, scene in enumerate(suite)]
+    squared = [on_paper(scene, "squared", np.random.default_rng([5, index])) for index, scene in enumerate(suite)]
     lined_accuracy = scene_accuracy(lined, reader)["accuracy"]
     squared_accuracy = scene_accuracy(squared, reader)["accuracy"]
-    assert lined_accuracy >= 0.93 and squared_accuracy >= 0.90, (plain, lined_accuracy, squared_accuracy)
+    monkeypatch.setattr(rules, "RULE_FAMILY", 10**6)  # no family is ever found: the rules stay
+    kept = scene_accuracy(lined, reader)["accuracy"]
+    assert lined_accuracy >= 0.90 and squared_accuracy >= 0.55, (lined_accuracy, squared_accuracy)
+    assert lined_accuracy >= kept + 0.2, (lined_accuracy, kept)  # the erasing is what reads them
 
 
 def test_score_reads_scenes_on_lined_paper_from_the_command_line(mnist_path):
