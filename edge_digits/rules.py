@@ -2,8 +2,8 @@
 
 On a notebook page the rules run across the whole frame, and every digit that touches one is
 joined to it and to its neighbours: one component as wide as the image, dropped as a page edge.
-A rule is found as a long straight run of ink (opening with a line kernel a third of the image
-long, on the mask sheared so that rules tilted up to 6 degrees run level), and only a family
+A rule is found as a long straight run of ink (opening with a line kernel a third of the image's
+longer side, on the mask sheared so that rules tilted up to 6 degrees run level), and only a family
 of thin ones counts (RULE_FAMILY or more, MAX_THICKNESS thick at the median): a close-up 8 has three
 long strokes, but thick ones. Rule pixels with ink just beside them on both sides are a stroke crossing the
 rule and stay. Boxes drawn around digits are found per component (erase_frames). Runtime tier.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-RULE_SPAN = 1 / 3  # a rule is a straight run at least this share of the image's width (or height)
+RULE_SPAN = 1 / 3  # a rule is a straight run at least this share of the image's longer side
 RULE_FAMILY = 3  # ... and only when at least this many such runs are present
 CROSS_MARGIN = 2  # pixels: ink within a rule's thickness plus this, on both sides of it, is a stroke crossing it
 MIN_RULE = 40  # pixels: images narrower than this hold no rules worth finding
@@ -37,7 +37,8 @@ def erase_rules(mask: np.ndarray, stats: np.ndarray) -> np.ndarray:
     small = None
     families = []  # (rule pixels, reach, transposed)
     for transposed in (False, True):  # vertical rules are horizontal ones of the transposed mask
-        length = int((height if transposed else width) * RULE_SPAN)
+        # of the longer side: in a strip of big digits, one stroke spans a third of the height
+        length = int(max(height, width) * RULE_SPAN)
         extents = stats[1:, cv2.CC_STAT_HEIGHT if transposed else cv2.CC_STAT_WIDTH]
         if length < MIN_RULE or int((extents >= length).sum()) == 0:
             continue
@@ -83,8 +84,17 @@ def _rule_family(mask: np.ndarray, length: int, slope: float) -> tuple[np.ndarra
     if int(rule.sum()) < RULE_FAMILY or float(np.median(thickness[rule])) > MAX_THICKNESS:
         return None
     runs = np.concatenate([[0], rule]).astype(np.uint8)[labels] * np.uint8(255)
+    # where digits crowd the rules the ink map can lose stretches of them, leaving pieces beside the
+    # digits: once a family is sure, thin runs a third as long are rules too
+    median = float(np.median(thickness[rule]))
+    short = max(3, length // 3)
+    pieces = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (short, 1))) & level
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(pieces, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    extent = stats[1:, cv2.CC_STAT_WIDTH]
+    piece = (extent >= short) & (stats[1:, cv2.CC_STAT_AREA] / np.maximum(extent, 1) <= median + 1.0)
+    runs |= np.concatenate([[0], piece]).astype(np.uint8)[labels] * np.uint8(255)
     back = cv2.warpAffine(runs, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    return back & mask, int(np.ceil(np.median(thickness[rule]))) + CROSS_MARGIN
+    return back & mask, int(np.ceil(median)) + CROSS_MARGIN
 
 
 def _rule_slope(small: np.ndarray, length: int) -> float | None:
