@@ -159,7 +159,8 @@ def _frame_bands(inside: np.ndarray) -> np.ndarray | None:
     """Mask of the four side bands of a component's box, or None unless FRAME_SIDES sides are inked.
 
     All four bands are returned: a side the component only partly inks (the open top of a comb
-    field, a gap in a pen-drawn box) would otherwise be left behind as a stroke.
+    field, a gap in a pen-drawn box) would otherwise be left behind as a stroke; so are the lines
+    that cross the box from side to side, the separators of a row (or grid) of boxes.
     """
     height, width = inside.shape
     band = min(FRAME_BAND, height // 4, width // 4)
@@ -172,4 +173,9 @@ def _frame_bands(inside: np.ndarray) -> np.ndarray | None:
             return None
     bands = np.zeros_like(inside)
     bands[:band], bands[height - band:], bands[:, :band], bands[:, width - band:] = True, True, True, True
+    # the separators of a comb of boxes (a postcode field) cross it from side to side
+    columns = np.convolve(inside.mean(axis=0) >= FRAME_COVER, np.ones(3), mode="same") > 0
+    rows = np.convolve(inside.mean(axis=1) >= FRAME_COVER, np.ones(3), mode="same") > 0
+    bands[:, columns] = True
+    bands[rows, :] = True
     return bands

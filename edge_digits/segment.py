@@ -96,10 +96,12 @@ def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
     # Grana's block-based labelling: same components as the default, ~3x faster single-threaded
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(weak, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    unboxed = rules.erase_frames(weak, labels, stats)  # digits written in boxes; then rules of the paper
-    unruled = rules.erase_rules(weak if unboxed is None else unboxed, stats)
+    unruled = rules.erase_rules(weak, stats)  # the rules of the paper, then boxes drawn around digits
     if unruled is not weak:
         count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(unruled, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    unboxed = rules.erase_frames(unruled, labels, stats)
+    if unboxed is not None:
+        count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(unboxed, 8, cv2.CV_32S, cv2.CCL_GRANA)
     strong = labels[ink > high]
     ids = np.flatnonzero(np.bincount(strong, minlength=count)[1:]) + 1
     return labels, stats, ids

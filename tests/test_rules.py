@@ -18,18 +18,21 @@ def _stats(mask: np.ndarray) -> np.ndarray:
     return cv2.connectedComponentsWithStats(mask, connectivity=8)[2]
 
 
-def _form(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A row of 60x70 boxes on grey paper, one MNIST digit (dark ink, ~50 px) in each; some touch their box."""
-    count = len(digits)
-    page = np.clip(rng.normal(215, 6, (150, 40 + 72 * count, 3)), 0, 255).astype(np.uint8)
+def _form(digits: np.ndarray, rng: np.random.Generator, comb: bool = False) -> np.ndarray:
+    """A row of 60x70 boxes on grey paper, one MNIST digit (blue ink, 56 px) in each; some touch their box.
+
+    comb=True draws the boxes side by side, sharing their sides, as a postcode field does.
+    """
+    count, pitch = len(digits), 64 if comb else 72
+    page = np.clip(rng.normal(215, 6, (150, 40 + pitch * count, 3)), 0, 255).astype(np.uint8)
+    ink = np.array([140, 60, 30], np.float32)  # blue ballpoint
     for index, digit in enumerate(digits):
-        left, top = 20 + 72 * index, 40
-        cv2.rectangle(page, (left, top), (left + 60, top + 70), (70, 60, 60), 2)
+        left, top = 20 + pitch * index, 40
+        cv2.rectangle(page, (left, top), (left + (pitch if comb else 60), top + 70), (70, 60, 60), 2)
         glyph = cv2.resize(digit, (56, 56), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
         drop = int(rng.integers(0, 12))  # up to 11 px lower: the bigger drops touch the box's bottom
-        patch = page[top + 4 + drop:top + 60 + drop, left + 2:left + 58].astype(np.float32)
-        ink = np.array([140, 60, 30], np.float32)  # blue ballpoint
-        page[top + 4 + drop:top + 60 + drop, left + 2:left + 58] = (patch * (1 - glyph[..., None]) + ink * glyph[..., None]).astype(np.uint8)
+        window = np.s_[top + 4 + drop:top + 60 + drop, left + 3:left + 59]
+        page[window] = (page[window].astype(np.float32) * (1 - glyph[..., None]) + ink * glyph[..., None]).astype(np.uint8)
     return page
 
 
@@ -74,12 +77,13 @@ def test_on_paper_draws_rules_under_the_ink_and_rejects_unknown_papers(mnist_pat
         on_paper(scene, "papyrus", np.random.default_rng(0))
 
 
-def test_digits_in_form_boxes_are_read_without_their_boxes(reader, mnist):  # noqa: F811
+@pytest.mark.parametrize("comb", [False, True], ids=["separate-boxes", "comb"])
+def test_digits_in_form_boxes_are_read_without_their_boxes(reader, mnist, comb):  # noqa: F811
     rng = np.random.default_rng(0)
     exact = 0
     for form in range(12):
         picks = rng.choice(len(mnist.x_test), 6, replace=False)
-        text = reader.read(_form(mnist.x_test[picks], rng)).text
+        text = reader.read(_form(mnist.x_test[picks], rng, comb)).text
         exact += text == "".join(str(mnist.y_test[index]) for index in picks)
     assert exact >= 9, f"{exact}/12 forms read exactly"
 
