@@ -7,6 +7,8 @@ the rules and touch them, which is what makes ruled pages hard (see rules.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -42,4 +44,4 @@ def on_paper(scene: Scene, style: str, rng: np.random.Generator) -> Scene:
     colour = np.array(LINED_COLOUR if lined else SQUARED_COLOUR, np.float32) / 255.0
     strength = rules.astype(np.float32)[..., None] / 255.0
     image = scene.image.astype(np.float32) * (1.0 - strength * (1.0 - colour))  # printed under the light
-    return Scene(np.clip(image, 0, 255).astype(np.uint8), scene.text, scene.boxes, scene.labels, scene.lines)
+    return replace(scene, image=np.clip(image, 0, 255).astype(np.uint8))
