@@ -28,6 +28,11 @@ FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height ar
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
 HUGE_SPAN = 0.6  # components wider or taller than this share of the image ...
 HUGE_SHARE = 0.1  # ... do not set the typical digit height if the others hold this share of their ink
+HOLDS_ONE = 0.35  # a component whose box holds another this share of its height is a ring around ink ...
+HOLDS_SEVERAL = 3  # ... as is one holding this many components of a readable size (a page or frame outline)
+LARGEST_CHECKED = 16  # only the largest boxes are checked for what they hold
+TALLER_THAN_MEASURED = 4.0  # in the finer pass, components this many times taller than the coarse pass's
+# typical digit (a page outline or shadow that only joins up at full resolution) do not set it either
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -125,8 +130,9 @@ class Blobs:
     typical: float
 
 
-def detect(image: np.ndarray, scale: float) -> Blobs | None:
-    """Ink components of `image` resized by `scale` (<= 1); None when there is no ink."""
+def detect(image: np.ndarray, scale: float, expected: float | None = None) -> Blobs | None:
+    """Ink components of `image` resized by `scale` (<= 1); None when there is no ink. `expected`: the
+    typical digit height a coarser pass measured, in this scale's pixels."""
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     work = image if scale == 1.0 else shrink(image, size)
@@ -134,17 +140,21 @@ def detect(image: np.ndarray, scale: float) -> Blobs | None:
     ids = _components(stats, ids, work.shape[:2])
     if ids.size == 0:
         return None
-    return Blobs(scale, labels, stats, ids, typical_height(stats[ids], work.shape[:2]))
+    return Blobs(scale, labels, stats, ids, typical_height(stats[ids], work.shape[:2], expected))
 
 
-def typical_height(stats: np.ndarray, shape: tuple[int, int]) -> float:
+def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | None = None) -> float:
     """Area-weighted median height of the components, so dust does not count. Components spanning
     more than HUGE_SPAN of the image (the outline a page on a dark desk leaves in the ink map) are
-    left out when the rest hold at least HUGE_SHARE of their ink: several digits beside it."""
+    left out when the rest hold at least HUGE_SHARE of their ink: several digits beside it; so are,
+    given the `expected` height a coarse pass measured, those TALLER_THAN_MEASURED than it."""
     heights, areas = stats[:, 3].astype(np.float64), stats[:, 4].astype(np.float64)
     huge = np.maximum(stats[:, 2] / shape[1], stats[:, 3] / shape[0]) > HUGE_SPAN
     if huge.any() and (~huge).any() and areas[~huge].sum() >= HUGE_SHARE * areas[huge].sum():
         heights, areas = heights[~huge], areas[~huge]
+    if expected is not None and (heights <= TALLER_THAN_MEASURED * expected).any():
+        plausible = heights <= TALLER_THAN_MEASURED * expected
+        heights, areas = heights[plausible], areas[plausible]
     return weighted_median(heights, areas)
 
 
@@ -157,8 +167,10 @@ def find_blobs(image: np.ndarray) -> Blobs | None:
     blobs = detect(image, coarse)
     if coarse >= finest or (blobs is not None and blobs.typical >= MIN_DIGIT):
         return blobs
-    scale = finest if blobs is None else _whole_factor(coarse * TARGET_DIGIT / blobs.typical, finest)
-    return detect(image, scale) if scale > coarse else blobs
+    if blobs is None:
+        return detect(image, finest) if finest > coarse else None
+    scale = _whole_factor(coarse * TARGET_DIGIT / blobs.typical, finest)
+    return detect(image, scale, blobs.typical * scale / coarse) if scale > coarse else blobs
 
 
 def _whole_factor(scale: float, finest: float) -> float:
@@ -208,7 +220,19 @@ def _components(stats: np.ndarray, ids: np.ndarray, shape: tuple[int, int]) -> n
     touches = (x <= 1) | (y <= 1) | (x + w >= width - 1) | (y + h >= height - 1)
     # A digit cut by the frame edge is unreadable anyway; page borders, desk edges and shadows touch it.
     keep = (area >= min_area) & (np.maximum(w, h) >= 3) & ~touches & (h < 0.9 * height) & (w < 0.9 * width)
-    return ids[keep]
+    ids = ids[keep]
+    return ids[~_enclosures(stats[ids])]
+
+
+def _enclosures(stats: np.ndarray) -> np.ndarray:
+    """Which components hold others inside their box: the ring a page on a desk leaves in the ink map,
+    a frame drawn around digits, a circle around one. A digit holds at most dust or a 7's bar."""
+    x, y, w, h = (stats[:, i] for i in range(4))
+    found = np.zeros(len(stats), bool)
+    for i in np.argsort(w * h)[::-1][:LARGEST_CHECKED]:
+        inside = (x > x[i]) & (y > y[i]) & (x + w < x[i] + w[i]) & (y + h < y[i] + h[i])
+        found[i] = (inside & (h >= HOLDS_ONE * h[i])).any() or (inside & (h >= MIN_SIDE)).sum() >= HOLDS_SEVERAL
+    return found
 
 
 def _union(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:

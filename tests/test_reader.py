@@ -70,6 +70,34 @@ def test_photo_set_accuracy(reader):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason="photos-dev not available")
+@pytest.mark.parametrize("desk", ["dark", "wood"])
+def test_photos_of_pages_lying_on_a_desk(desk, reader, tmp_path):
+    """Each photo framed by desk (half its size again): the page's outline joins up in the ink map
+    into a ring larger than any digit, which must neither set the digits' size nor be read as a 0."""
+    rng = np.random.default_rng(0)
+    entries = json.loads((PHOTOS / "labels.json").read_text())
+    for entry in entries:
+        image = cv2.imread(str(PHOTOS / entry["file"]), cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+        surround = np.zeros((height * 3 // 2, width * 3 // 2, 3), np.float32)
+        if desk == "dark":
+            surround[:] = 40
+        else:  # brown with a blurred grain
+            surround[:] = (50, 85, 130)
+            surround += cv2.GaussianBlur(rng.normal(0, 25, surround.shape[:2]).astype(np.float32), (0, 0), 3)[..., None]
+        surround = surround.clip(0, 255).astype(np.uint8)
+        top, left = height // 6, width // 4
+        surround[top:top + height, left:left + width] = image
+        cv2.imwrite(str(tmp_path / entry["file"].rsplit(".", 1)[0]) + ".png", surround)
+        entry["file"] = entry["file"].rsplit(".", 1)[0] + ".png"
+    (tmp_path / "labels.json").write_text(json.dumps(entries))
+    results, overall = evaluate_photos(tmp_path, reader)
+    table = "\n".join(f"{r.file}: {r.accuracy:.2f} read {r.text!r} want {r.label!r}" for r in results)
+    assert overall >= PHOTO_ACCURACY, table
+
+
+@pytest.mark.slow
 def test_synthetic_suite_accuracy(reader, mnist_path):
     from edge_digits.scenes import make_suite, scene_accuracy
 

@@ -1,0 +1,52 @@
+"""segment.py's size reasoning: what may set the typical digit height and what is not a digit."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_digits import segment
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """stats (x, y, w, h, area) of the 8-connected components of a 0/255 mask, background dropped."""
+    return cv2.connectedComponentsWithStats(mask, connectivity=8)[2][1:]
+
+
+def _digits_row(mask: np.ndarray, top: int, left: int, count: int, height: int = 30) -> None:
+    for index in range(count):  # "1"s and "0"s of digit size
+        x = left + index * height
+        if index % 2:
+            cv2.line(mask, (x, top), (x, top + height), 255, 3)
+        else:
+            cv2.ellipse(mask, (x + height // 4, top + height // 2), (height // 4, height // 2), 0, 0, 360, 255, 3)
+
+
+def test_a_ring_around_digits_is_an_enclosure_and_the_digits_are_not():
+    mask = np.zeros((300, 400), np.uint8)
+    cv2.rectangle(mask, (20, 20), (380, 280), 255, 4)  # a page's outline in the ink map
+    _digits_row(mask, 120, 60, 5)
+    stats = _components(mask)
+    found = segment._enclosures(stats)
+    assert found.sum() == 1 and stats[found][0, 2] > 300
+
+
+def test_one_digit_in_a_drawn_circle_is_held_but_dust_in_a_zero_is_not():
+    circled = np.zeros((200, 200), np.uint8)
+    cv2.circle(circled, (100, 100), 80, 255, 3)
+    cv2.line(circled, (100, 60), (100, 140), 255, 4)  # a 1 half the circle's height
+    assert segment._enclosures(_components(circled)).tolist() == [True, False]
+
+    zero = np.zeros((200, 200), np.uint8)
+    cv2.ellipse(zero, (100, 100), (40, 80), 0, 0, 360, 255, 6)
+    cv2.circle(zero, (100, 100), 3, 255, -1)  # a speck inside the loop
+    cv2.line(zero, (85, 60), (115, 60), 255, 3)  # and a short bar, like a crossed 7's
+    assert not segment._enclosures(_components(zero)).any()
+
+
+def test_a_finer_pass_trusts_the_coarse_digit_height_over_a_giant_outline():
+    stats = np.array([[10, 10, 700, 380, 40000]] + [[100 + 40 * i, 200, 16, 34, 250] for i in range(10)])
+    shape = (500, 1000)  # the outline spans < HUGE_SPAN and outweighs the digits ten to one
+    assert segment.typical_height(stats, shape) == 380
+    assert segment.typical_height(stats, shape, expected=34.0) == 34
+    assert segment.typical_height(stats[:1], shape, expected=34.0) == 380  # nothing else: keep what there is
