@@ -10,6 +10,7 @@ frame of big digits is processed at a fraction of its pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -21,7 +22,9 @@ from .split import Candidate, split_proposals, to_image
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
 MIN_DIGIT = 28  # ... and is kept when digits are at least this tall there (working pixels);
-TARGET_DIGIT = 40  # otherwise the image is processed again with digits about this tall (never upscaled)
+TARGET_DIGIT = 40  # otherwise the image is processed again with digits about this tall ...
+SMALL_DIGIT = 20  # ... upscaled when they are shorter than this even at full resolution (their masks are
+UPSCALED_SIDE = 2048  # too coarse to read), by a whole factor that keeps the longest side within this
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
@@ -131,11 +134,14 @@ class Blobs:
 
 
 def detect(image: np.ndarray, scale: float, expected: float | None = None) -> Blobs | None:
-    """Ink components of `image` resized by `scale` (<= 1); None when there is no ink. `expected`: the
+    """Ink components of `image` resized by `scale`; None when there is no ink. `expected`: the
     typical digit height a coarser pass measured, in this scale's pixels."""
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    work = image if scale == 1.0 else shrink(image, size)
+    if scale > 1.0:
+        work = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+    else:
+        work = image if scale == 1.0 else shrink(image, size)
     labels, stats, ids = binarize(cv2.GaussianBlur(ink_map(work), (3, 3), 0))
     ids = _components(stats, ids, work.shape[:2])
     if ids.size == 0:
@@ -160,7 +166,18 @@ def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | 
 
 def find_blobs(image: np.ndarray) -> Blobs | None:
     """Components at a working scale chosen from the digits' size: a coarse pass, kept when its
-    typical digit is tall enough, else a second pass at the scale that makes digits ~TARGET_DIGIT."""
+    typical digit is tall enough, else a second pass at the scale that makes digits ~TARGET_DIGIT,
+    and for digits under SMALL_DIGIT px at full resolution, a pass on an upscaled copy."""
+    blobs = _downscaled_blobs(image)
+    if blobs is None or blobs.scale < 1.0 or blobs.typical >= SMALL_DIGIT:
+        return blobs
+    factor = min(math.ceil(TARGET_DIGIT / blobs.typical), UPSCALED_SIDE // max(image.shape[:2]))
+    if factor < 2:
+        return blobs
+    return detect(image, float(factor), blobs.typical * factor) or blobs
+
+
+def _downscaled_blobs(image: np.ndarray) -> Blobs | None:
     longest = max(image.shape[:2])
     finest = min(1.0, WORK_MAX_SIDE / longest)
     coarse = _whole_factor(COARSE_SIDE / longest, finest)

@@ -4,6 +4,8 @@ wide digit (0, 2, 5, 7) usually crosses two or more strokes."""
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +75,7 @@ def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: floa
 
 
 def to_image(box, scale: float) -> tuple[int, int, int, int]:
-    """Working-resolution box -> image pixels."""
-    x, y, w, h = (float(v) / scale for v in box)
-    return int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))
+    """Working-resolution box -> the image pixels it covers (whole pixels when upscaled)."""
+    left, top = math.floor(box[0] / scale + 1e-6), math.floor(box[1] / scale + 1e-6)
+    right, bottom = math.ceil((box[0] + box[2]) / scale - 1e-6), math.ceil((box[1] + box[3]) / scale - 1e-6)
+    return int(left), int(top), max(1, int(right - left)), max(1, int(bottom - top))

@@ -126,6 +126,17 @@ def test_small_photos_are_read_without_a_paper_frame(reader, mnist_path):  # noq
     assert scene_accuracy(small, reader)["accuracy"] >= 0.9
 
 
+def test_tiny_digits_are_segmented_on_an_upscaled_copy(reader, mnist_path):  # noqa: F811
+    """Scenes shrunk to 128x96, digits ~10 px tall: at full resolution their masks are too coarse to
+    read (87% before segment.py upscaled such images; 97% after)."""
+    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+
+    suite = make_suite(40, seed=1, data_path=mnist_path)
+    tiny = [Scene(cv2.resize(scene.image, (128, 96), interpolation=cv2.INTER_AREA), scene.text, scene.boxes,
+                  scene.labels, scene.lines) for scene in suite]
+    assert scene_accuracy(tiny, reader)["accuracy"] >= 0.94
+
+
 @pytest.mark.parametrize("surround, invert", [(30, False), (90, False), (225, True)])
 def test_page_on_a_desk_and_board_on_a_wall(surround, invert, reader, mnist_path):  # noqa: F811
     """A scene framed by 100 px of desk (dark) or wall (light, around an inverted scene: a board).

@@ -98,6 +98,22 @@ def test_photos_of_pages_lying_on_a_desk(desk, reader, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason="photos-dev not available")
+def test_photos_shrunk_to_a_quarter(reader, tmp_path):
+    """A far-away shot: each photo at a quarter of its size (digits 8-20 px); 73% read before small
+    digits were segmented on an upscaled copy."""
+    entries = json.loads((PHOTOS / "labels.json").read_text())
+    for entry in entries:
+        image = cv2.imread(str(PHOTOS / entry["file"]), cv2.IMREAD_COLOR)
+        small = cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+        entry["file"] = entry["file"].rsplit(".", 1)[0] + ".png"
+        cv2.imwrite(str(tmp_path / entry["file"]), small)
+    (tmp_path / "labels.json").write_text(json.dumps(entries))
+    results, overall = evaluate_photos(tmp_path, reader)
+    assert overall >= 0.92, "\n".join(f"{r.file}: read {r.text!r} want {r.label!r}" for r in results)
+
+
+@pytest.mark.slow
 def test_synthetic_suite_accuracy(reader, mnist_path):
     from edge_digits.scenes import make_suite, scene_accuracy
 
