@@ -62,7 +62,7 @@ def command_train(args: argparse.Namespace) -> int:
 
     result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
                          limit=args.limit, seed=args.seed, out=args.out)
-    print(f"best validation accuracy {result.best_val_accuracy:.4%} after {result.epochs_run} epochs in {result.seconds:.0f} s")
+    print(f"kept epoch {result.best_epoch} of {result.epochs_run}, validation accuracy {result.best_val_accuracy:.4%} (the best of the last third), in {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path, result.plot_path):
         print(f"wrote {path}")
     return 0
@@ -168,11 +168,11 @@ def command_score(args: argparse.Namespace) -> int:
     if args.photos:
         from .readeval import evaluate_photos, format_table
 
-        results, overall = evaluate_photos(args.photos, reader)
-        report["photos"] = {"directory": args.photos, "accuracy": overall,
+        results, overall = evaluate_photos(args.photos, reader, view=args.view)
+        report["photos"] = {"directory": args.photos, "view": args.view, "accuracy": overall,
                             "images": [{"file": r.file, "label": r.label, "text": r.text, "accuracy": r.accuracy} for r in results]}
         if not args.json:
-            print(format_table(results, overall))
+            print(format_table(results, overall) + ("" if args.view == "as-is" else f" (view: {args.view})"))
     if args.scenes:
         import numpy as np
 
@@ -285,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
     score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
+    score.add_argument("--view", choices=("as-is", "far", "desk", "wood"), default="as-is",
+                       help="read the photos as-is (default), at a quarter of their size (far), or lying on a dark or wooden desk")
     score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
     score.add_argument("--paper", choices=("plain", "lined", "squared"), default="plain",
                        help="print the synthetic scenes on this paper (default plain)")

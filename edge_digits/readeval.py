@@ -2,7 +2,7 @@
 
 Per image: 1 - edit_distance(read, label) / len(label), floored at 0 (newlines ignored);
 overall: the same weighted by label length, i.e. 1 - sum(distances) / sum(lengths) with each floor.
-From the command line: `edge-digits score DIR [--scenes N]`.
+From the command line: `edge-digits score DIR [--view far|desk|wood] [--scenes N]`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import views
 from .errors import EdgeDigitsError
 from .imageio import load_image
 
@@ -60,11 +61,12 @@ def load_labels(directory: str | os.PathLike) -> list[tuple[str, str]]:
     return [(entry["file"], str(entry["digits"])) for entry in entries]
 
 
-def evaluate_photos(directory: str | os.PathLike, reader, repeats: int = 1) -> tuple[list[PhotoResult], float]:
-    """Read every labelled photo; returns per-image results and the length-weighted overall accuracy."""
+def evaluate_photos(directory: str | os.PathLike, reader, repeats: int = 1, view: str = "as-is") -> tuple[list[PhotoResult], float]:
+    """Read every labelled photo, as `view` (views.py) shows it; returns per-image results and the
+    length-weighted overall accuracy."""
     results = []
     for file, label in load_labels(directory):
-        image = load_image(Path(directory) / file)
+        image = views.view(load_image(Path(directory) / file), view)
         times = []
         for _ in range(max(1, repeats)):
             start = time.perf_counter()

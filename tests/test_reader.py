@@ -71,46 +71,38 @@ def test_photo_set_accuracy(reader):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason="photos-dev not available")
-@pytest.mark.parametrize("desk", ["dark", "wood"])
-def test_photos_of_pages_lying_on_a_desk(desk, reader, tmp_path):
-    """Each photo framed by desk (half its size again): the page's outline joins up in the ink map
-    into a ring larger than any digit, which must neither set the digits' size nor be read as a 0."""
-    rng = np.random.default_rng(0)
-    entries = json.loads((PHOTOS / "labels.json").read_text())
-    for entry in entries:
-        image = cv2.imread(str(PHOTOS / entry["file"]), cv2.IMREAD_COLOR)
-        height, width = image.shape[:2]
-        surround = np.zeros((height * 3 // 2, width * 3 // 2, 3), np.float32)
-        if desk == "dark":
-            surround[:] = 40
-        else:  # brown with a blurred grain
-            surround[:] = (50, 85, 130)
-            surround += cv2.GaussianBlur(rng.normal(0, 25, surround.shape[:2]).astype(np.float32), (0, 0), 3)[..., None]
-        surround = surround.clip(0, 255).astype(np.uint8)
-        top, left = height // 6, width // 4
-        surround[top:top + height, left:left + width] = image
-        cv2.imwrite(str(tmp_path / entry["file"].rsplit(".", 1)[0]) + ".png", surround)
-        entry["file"] = entry["file"].rsplit(".", 1)[0] + ".png"
-    (tmp_path / "labels.json").write_text(json.dumps(entries))
-    results, overall = evaluate_photos(tmp_path, reader)
-    table = "\n".join(f"{r.file}: {r.accuracy:.2f} read {r.text!r} want {r.label!r}" for r in results)
-    assert overall >= PHOTO_ACCURACY, table
+@pytest.mark.parametrize("view, bar", [("desk", PHOTO_ACCURACY), ("wood", PHOTO_ACCURACY), ("far", 0.92)])
+def test_photos_far_away_or_lying_on_a_desk(view, bar, reader):
+    """views.py: on a desk the page's outline joins up into a ring larger than any digit, which must
+    neither set the digits' size nor be read as a 0 (92% and 91% read before segment.py saw to it);
+    far away (a quarter of the size) digits are 8-20 px and are segmented upscaled (73% before)."""
+    results, overall = evaluate_photos(PHOTOS, reader, view=view)
+    assert overall >= bar, "\n".join(f"{r.file}: read {r.text!r} want {r.label!r}" for r in results)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason="photos-dev not available")
-def test_photos_shrunk_to_a_quarter(reader, tmp_path):
-    """A far-away shot: each photo at a quarter of its size (digits 8-20 px); 73% read before small
-    digits were segmented on an upscaled copy."""
-    entries = json.loads((PHOTOS / "labels.json").read_text())
-    for entry in entries:
-        image = cv2.imread(str(PHOTOS / entry["file"]), cv2.IMREAD_COLOR)
-        small = cv2.resize(image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
-        entry["file"] = entry["file"].rsplit(".", 1)[0] + ".png"
-        cv2.imwrite(str(tmp_path / entry["file"]), small)
-    (tmp_path / "labels.json").write_text(json.dumps(entries))
-    results, overall = evaluate_photos(tmp_path, reader)
-    assert overall >= 0.92, "\n".join(f"{r.file}: read {r.text!r} want {r.label!r}" for r in results)
+def test_score_views_from_the_command_line():
+    from conftest import run_cli
+
+    result = run_cli("score", str(PHOTOS), "--view", "wood", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["photos"]
+    assert report["view"] == "wood" and len(report["images"]) == len(json.loads((PHOTOS / "labels.json").read_text()))
+    bad = run_cli("score", str(PHOTOS), "--view", "underwater")
+    assert bad.returncode != 0 and "underwater" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_views_keep_the_page_whole():
+    from edge_digits import views
+
+    page = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    for name in ("desk", "wood"):
+        desk = views.view(page, name)
+        assert desk.shape == (90, 120, 3)
+        np.testing.assert_array_equal(desk[10:70, 20:100], page)  # the page lies intact inside the desk
+    assert views.view(page, "far").shape == (15, 20, 3) and views.view(page, "as-is") is page
+    with pytest.raises(ValueError, match="view must be one of"):
+        views.view(page, "sideways")
 
 
 @pytest.mark.slow

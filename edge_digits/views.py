@@ -1,0 +1,54 @@
+"""Ways a newcomer's camera sees the same page: photos re-shot far away, or lying on a desk.
+
+`edge-digits score PHOTOS --view NAME` reads a labelled photo folder through one of these, so the
+reader is measured on conditions its development photos do not show (numpy + OpenCV, runtime tier).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+
+DARK_DESK = (40, 40, 40)  # BGR
+WOOD = (50, 85, 130)  # BGR: a brown desk, given a blurred grain
+SURROUND = 1.5  # the desk photo is this many times the page's size
+
+
+def far(image: np.ndarray, factor: float = 0.25) -> np.ndarray:
+    """The photo at `factor` of its size (area-averaged), as if shot from further away."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def on_desk(image: np.ndarray, wood: bool = False, seed: int = 0) -> np.ndarray:
+    """The photo as a page lying off-centre on a desk SURROUND times its size: flat dark, or grained wood."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    height, width = image.shape[:2]
+    desk = np.zeros((int(height * SURROUND), int(width * SURROUND), 3), np.float32)
+    desk[:] = WOOD if wood else DARK_DESK
+    if wood:
+        grain = np.random.default_rng(seed).normal(0.0, 25.0, desk.shape[:2]).astype(np.float32)
+        desk += cv2.GaussianBlur(grain, (0, 0), 3)[..., None]
+    desk = desk.clip(0, 255).astype(np.uint8)
+    top, left = height // 6, width // 4
+    desk[top:top + height, left:left + width] = image[..., :3]
+    return desk
+
+
+VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "as-is": lambda image: image,
+    "far": far,
+    "desk": on_desk,
+    "wood": lambda image: on_desk(image, wood=True),
+}
+
+
+def view(image: np.ndarray, name: str) -> np.ndarray:
+    """`image` as the view `name` (one of VIEWS) shows it."""
+    if name not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {name!r}")
+    return VIEWS[name](image)
