@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -105,8 +106,17 @@ def test_short_training_learns_and_writes_three_files(mnist_path, tmp_path):
     assert history["arch"] == "seed" and history["batch_size"] == 32 and history["macs"] == 2231012
     assert history["validation_size"] == 600 and history["train_size"] == 2400
     assert set(history["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
-    assert history["best_val_accuracy"] == max(history["history"]["val_accuracy"])
+    first = history["selected_from_epoch"]
+    assert first == 2 and history["best_epoch"] >= first  # epoch 1 of 2 is not in the last third
+    assert history["best_val_accuracy"] == max(history["history"]["val_accuracy"][first - 1 :])
     assert sorted(p.name for p in out.parent.iterdir()) == ["quick.curves.png", "quick.history.json", "quick.keras"]
+
+
+def test_selection_keeps_only_the_last_third_of_the_schedule():
+    assert [train.selection_start(epochs) for epochs in (1, 2, 3, 10, 22, 36)] == [1, 2, 3, 7, 15, 25]
+    for epochs in range(1, 60):  # never empty, never more than a third (rounded up), always ends at the end
+        assert 1 <= train.selection_start(epochs) <= epochs
+        assert epochs - train.selection_start(epochs) + 1 == math.ceil(epochs / 3)
 
 
 @pytest.mark.parametrize(
