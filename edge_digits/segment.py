@@ -23,8 +23,8 @@ WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
 MIN_DIGIT = 28  # ... and is kept when digits are at least this tall there (working pixels);
 TARGET_DIGIT = 40  # otherwise the image is processed again with digits about this tall ...
-SMALL_DIGIT = 20  # ... upscaled when they are shorter than this even at full resolution (their masks are
-UPSCALED_SIDE = 2048  # too coarse to read), by a whole factor that keeps the longest side within this
+SMALL_DIGIT = 20  # ... and again, finer or upscaled, when they are still shorter than this (but not dust,
+UPSCALED_SIDE = 2048  # under MIN_SIDE; their masks are too coarse to read), the longest side within this
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
@@ -158,8 +158,8 @@ def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | 
     huge = np.maximum(stats[:, 2] / shape[1], stats[:, 3] / shape[0]) > HUGE_SPAN
     if huge.any() and (~huge).any() and areas[~huge].sum() >= HUGE_SHARE * areas[huge].sum():
         heights, areas = heights[~huge], areas[~huge]
-    if expected is not None and (heights <= TALLER_THAN_MEASURED * expected).any():
-        plausible = heights <= TALLER_THAN_MEASURED * expected
+    plausible = heights <= TALLER_THAN_MEASURED * (expected or np.inf)
+    if plausible.any():
         heights, areas = heights[plausible], areas[plausible]
     return weighted_median(heights, areas)
 
@@ -167,17 +167,26 @@ def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | 
 def find_blobs(image: np.ndarray) -> Blobs | None:
     """Components at a working scale chosen from the digits' size: a coarse pass, kept when its
     typical digit is tall enough, else a second pass at the scale that makes digits ~TARGET_DIGIT,
-    and for digits under SMALL_DIGIT px at full resolution, a pass on an upscaled copy."""
+    and for digits still under SMALL_DIGIT px, a pass at a finer scale (beyond WORK_MAX_SIDE, upscaled if need be)."""
     blobs = _downscaled_blobs(image)
-    if blobs is None or blobs.scale < 1.0 or blobs.typical >= SMALL_DIGIT:
+    if blobs is None or not MIN_SIDE <= blobs.typical < SMALL_DIGIT:
         return blobs
-    factor = min(math.ceil(TARGET_DIGIT / blobs.typical), UPSCALED_SIDE // max(image.shape[:2]))
-    if factor < 2:
+    scale = _finer_scale(blobs.scale * TARGET_DIGIT / blobs.typical, max(image.shape[:2]))
+    if scale <= blobs.scale:
         return blobs
-    return detect(image, float(factor), blobs.typical * factor) or blobs
+    return detect(image, scale, blobs.typical * scale / blobs.scale) or blobs
+
+
+def _finer_scale(wanted: float, longest: int) -> float:
+    """A whole upscaling factor, or 1/k, near `wanted` that keeps the longest side within UPSCALED_SIDE."""
+    limit = UPSCALED_SIDE / longest
+    if wanted > 1.0 and limit >= 2.0:
+        return float(min(math.ceil(wanted), int(limit)))
+    return _whole_factor(min(wanted, limit), min(1.0, limit))
 
 
 def _downscaled_blobs(image: np.ndarray) -> Blobs | None:
+    """The coarse pass, and the finer one (at most WORK_MAX_SIDE) when its digits are too small."""
     longest = max(image.shape[:2])
     finest = min(1.0, WORK_MAX_SIDE / longest)
     coarse = _whole_factor(COARSE_SIDE / longest, finest)

@@ -5,7 +5,6 @@ wide digit (0, 2, 5, 7) usually crosses two or more strokes."""
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np

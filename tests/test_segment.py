@@ -50,3 +50,24 @@ def test_a_finer_pass_trusts_the_coarse_digit_height_over_a_giant_outline():
     assert segment.typical_height(stats, shape) == 380
     assert segment.typical_height(stats, shape, expected=34.0) == 34
     assert segment.typical_height(stats[:1], shape, expected=34.0) == 380  # nothing else: keep what there is
+
+
+def test_dust_on_a_blank_page_is_not_upscaled_into_digits():
+    """Upscaling is for digits under SMALL_DIGIT px; specks under MIN_SIDE px must not trigger it
+    (a dusty camera frame then cost 100 ms and read a column of 0s and 1s)."""
+    rng = np.random.default_rng(0)
+    page = (np.full((480, 640, 3), 200.0) + rng.normal(0, 6, (480, 640, 1))).clip(0, 255).astype(np.uint8)
+    for _ in range(40):
+        centre = (int(rng.integers(10, 630)), int(rng.integers(10, 470)))
+        cv2.circle(page, centre, int(rng.integers(1, 3)), (60, 60, 60), -1)
+    blobs = segment.find_blobs(page)
+    assert blobs is not None and blobs.typical < segment.MIN_SIDE and blobs.scale == 1.0
+    assert segment.find_candidates(page) == []
+
+
+def test_finer_scales_are_whole_factors_within_the_side_limit():
+    assert segment._finer_scale(3.4, 640) == 3.0  # 1920 px <= 2048
+    assert segment._finer_scale(6.0, 640) == 3.0  # capped by the side limit
+    assert segment._finer_scale(1.6, 1500) == 1.0  # no whole upscaling fits: full resolution
+    assert segment._finer_scale(0.45, 3000) == 0.5  # a large photo: the nearest 1/k above
+    assert segment._finer_scale(0.9, 4096) == 0.5  # 2048 / 4096
