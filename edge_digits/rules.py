@@ -24,14 +24,17 @@ FRAME_BAND = 4  # working pixels: within this band along the side
 MIN_FRAME = 12  # working pixels: smaller components are not boxes worth erasing
 RULE_SLOPES = np.tan(np.deg2rad(np.arange(-6.0, 6.1, 0.75)))  # tilts of photographed rules tried
 RULE_GAP = 3  # rows of the 4x smaller copy: a rule's row is fuller than the rows this far away
+DARKER_THAN_RULE = 2.0  # ink this many times stronger than the rules' median is a stroke on a rule
 MAX_THICKNESS = 6.0  # working pixels: printed rules are thin lines (median); a close-up digit's long strokes are thick
 
 
-def erase_rules(mask: np.ndarray, stats: np.ndarray) -> np.ndarray:
+def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
     """The 0/255 ink `mask` without its horizontal and vertical rule families (`mask` itself if none).
 
     `stats` are the mask's connected-component statistics (OpenCV's): a rule is one component at
-    least RULE_SPAN of the image long, so most images are done after looking at them.
+    least RULE_SPAN of the image long, so most images are done after looking at them. With the `ink`
+    strength map the mask came from, rule pixels DARKER_THAN_RULE times the rules' median strength
+    are a pen stroke lying on the rule, and stay.
     """
     height, width = mask.shape
     small = None
@@ -59,6 +62,9 @@ def erase_rules(mask: np.ndarray, stats: np.ndarray) -> np.ndarray:
         before, after = _ink_beside(rest.T if transposed else rest, reach)
         crossing = (before & after).T if transposed else before & after
         erase |= runs & ~crossing
+    if ink is not None:
+        on_rule = float(np.median(ink[rules > 0]))
+        erase &= cv2.threshold(ink, DARKER_THAN_RULE * on_rule, 255, cv2.THRESH_BINARY_INV)[1]
     return mask & ~erase
 
 

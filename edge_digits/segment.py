@@ -104,7 +104,7 @@ def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
     # Grana's block-based labelling: same components as the default, ~3x faster single-threaded
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(weak, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    unruled = rules.erase_rules(weak, stats)  # the rules of the paper, then boxes drawn around digits
+    unruled = rules.erase_rules(weak, stats, ink)  # the rules of the paper, then boxes drawn around digits
     if unruled is not weak:
         count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(unruled, 8, cv2.CV_32S, cv2.CCL_GRANA)
     unboxed = rules.erase_frames(unruled, labels, stats)

@@ -47,7 +47,7 @@ def test_rules_of_lined_and_squared_paper_do_not_hide_digits(reader, mnist_path,
     squared_accuracy = scene_accuracy(squared, reader)["accuracy"]
     monkeypatch.setattr(rules, "RULE_FAMILY", 10**6)  # no family is ever found: the rules stay
     kept = scene_accuracy(lined, reader)["accuracy"]
-    assert lined_accuracy >= 0.90 and squared_accuracy >= 0.55, (lined_accuracy, squared_accuracy)
+    assert lined_accuracy >= 0.90 and squared_accuracy >= 0.70, (lined_accuracy, squared_accuracy)
     assert lined_accuracy >= kept + 0.2, (lined_accuracy, kept)  # the erasing is what reads them
 
 
@@ -118,3 +118,19 @@ def test_a_box_is_erased_and_a_handwritten_zero_is_not():
     erased = rules.erase_frames(boxed, labels, stats)
     assert erased is not None and erased[2, 30] == 0 and erased[50, 5] == 0
     assert erased[50, 25] > 0  # the 0 inside stays
+
+
+def test_a_pen_stroke_lying_on_a_rule_is_kept():
+    """Printed rules are fainter than pen ink: rule pixels twice the rules' median strength stay."""
+    ink = np.zeros((200, 300), np.uint8)
+    for row in range(20, 200, 40):
+        ink[row:row + 2] = 60  # faint printed rules, 2 px thick
+    ink[100:102, 120:180] = 200  # a pen stroke drawn along the rule at row 100
+    ink[70:100, 150:153] = 200  # and the stroke it belongs to, above the rule
+    mask = np.where(ink > 30, 255, 0).astype(np.uint8)
+    erased_blind = rules.erase_rules(mask, _stats(mask))
+    erased = rules.erase_rules(mask, _stats(mask), ink)
+    assert not erased_blind[20:22].any() and not erased[20:22].any()  # the rules go either way
+    assert not erased_blind[100:102, 120:150].any()  # without the ink, the stroke on the rule went too
+    assert erased[100:102, 120:180].all() and erased[70:100, 150:153].all()
+    assert not erased[100:102, :110].any() and not erased[100:102, 190:].any()  # the rule beside it goes
