@@ -167,7 +167,7 @@ def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | 
 def find_blobs(image: np.ndarray) -> Blobs | None:
     """Components at a working scale chosen from the digits' size: a coarse pass, kept when its
     typical digit is tall enough, else a second pass at the scale that makes digits ~TARGET_DIGIT,
-    and for digits still under SMALL_DIGIT px, a pass at a finer scale (beyond WORK_MAX_SIDE, upscaled if need be)."""
+    and for digits still under SMALL_DIGIT px, a pass finer still (beyond WORK_MAX_SIDE, upscaled if need be)."""
     blobs = _downscaled_blobs(image)
     if blobs is None or not MIN_SIDE <= blobs.typical < SMALL_DIGIT:
         return blobs
