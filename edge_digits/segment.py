@@ -34,8 +34,6 @@ HUGE_SHARE = 0.1  # ... do not set the typical digit height if the others hold t
 HOLDS_ONE = 0.35  # a component whose box holds another this share of its height is a ring around ink ...
 HOLDS_SEVERAL = 3  # ... as is one holding this many components of a readable size (a page or frame outline)
 LARGEST_CHECKED = 16  # only the largest boxes are checked for what they hold
-TALLER_THAN_MEASURED = 4.0  # in the finer pass, components this many times taller than the coarse pass's
-# typical digit (a page outline or shadow that only joins up at full resolution) do not set it either
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -133,9 +131,8 @@ class Blobs:
     typical: float
 
 
-def detect(image: np.ndarray, scale: float, expected: float | None = None) -> Blobs | None:
-    """Ink components of `image` resized by `scale`; None when there is no ink. `expected`: the
-    typical digit height a coarser pass measured, in this scale's pixels."""
+def detect(image: np.ndarray, scale: float) -> Blobs | None:
+    """Ink components of `image` resized by `scale`; None when there is no ink."""
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if scale > 1.0:
@@ -146,21 +143,17 @@ def detect(image: np.ndarray, scale: float, expected: float | None = None) -> Bl
     ids = _components(stats, ids, work.shape[:2])
     if ids.size == 0:
         return None
-    return Blobs(scale, labels, stats, ids, typical_height(stats[ids], work.shape[:2], expected))
+    return Blobs(scale, labels, stats, ids, typical_height(stats[ids], work.shape[:2]))
 
 
-def typical_height(stats: np.ndarray, shape: tuple[int, int], expected: float | None = None) -> float:
+def typical_height(stats: np.ndarray, shape: tuple[int, int]) -> float:
     """Area-weighted median height of the components, so dust does not count. Components spanning
     more than HUGE_SPAN of the image (the outline a page on a dark desk leaves in the ink map) are
-    left out when the rest hold at least HUGE_SHARE of their ink: several digits beside it; so are,
-    given the `expected` height a coarse pass measured, those TALLER_THAN_MEASURED than it."""
+    left out when the rest hold at least HUGE_SHARE of their ink: several digits beside it."""
     heights, areas = stats[:, 3].astype(np.float64), stats[:, 4].astype(np.float64)
     huge = np.maximum(stats[:, 2] / shape[1], stats[:, 3] / shape[0]) > HUGE_SPAN
     if huge.any() and (~huge).any() and areas[~huge].sum() >= HUGE_SHARE * areas[huge].sum():
         heights, areas = heights[~huge], areas[~huge]
-    plausible = heights <= TALLER_THAN_MEASURED * (expected or np.inf)
-    if plausible.any():
-        heights, areas = heights[plausible], areas[plausible]
     return weighted_median(heights, areas)
 
 
@@ -174,7 +167,7 @@ def find_blobs(image: np.ndarray) -> Blobs | None:
     scale = _finer_scale(blobs.scale * TARGET_DIGIT / blobs.typical, max(image.shape[:2]))
     if scale <= blobs.scale:
         return blobs
-    return detect(image, scale, blobs.typical * scale / blobs.scale) or blobs
+    return detect(image, scale) or blobs
 
 
 def _finer_scale(wanted: float, longest: int) -> float:
@@ -193,10 +186,8 @@ def _downscaled_blobs(image: np.ndarray) -> Blobs | None:
     blobs = detect(image, coarse)
     if coarse >= finest or (blobs is not None and blobs.typical >= MIN_DIGIT):
         return blobs
-    if blobs is None:
-        return detect(image, finest) if finest > coarse else None
-    scale = _whole_factor(coarse * TARGET_DIGIT / blobs.typical, finest)
-    return detect(image, scale, blobs.typical * scale / coarse) if scale > coarse else blobs
+    scale = finest if blobs is None else _whole_factor(coarse * TARGET_DIGIT / blobs.typical, finest)
+    return detect(image, scale) if scale > coarse else blobs
 
 
 def _whole_factor(scale: float, finest: float) -> float:

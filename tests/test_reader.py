@@ -106,7 +106,10 @@ def test_views_keep_the_page_whole():
     from edge_digits.cli import build_parser
 
     score = build_parser()._subparsers._group_actions[0].choices["score"]
-    assert next(a.choices for a in score._actions if a.dest == "view") == tuple(views.VIEWS)  # --help stays true
+    from edge_digits.paper import PAPER_STYLES
+
+    choices = {action.dest: action.choices for action in score._actions}
+    assert choices["view"] == tuple(views.VIEWS) and choices["paper"] == PAPER_STYLES  # --help stays true
 
 
 @pytest.mark.slow

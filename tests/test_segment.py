@@ -44,14 +44,6 @@ def test_one_digit_in_a_drawn_circle_is_held_but_dust_in_a_zero_is_not():
     assert not segment._enclosures(_components(zero)).any()
 
 
-def test_a_finer_pass_trusts_the_coarse_digit_height_over_a_giant_outline():
-    stats = np.array([[10, 10, 700, 380, 40000]] + [[100 + 40 * i, 200, 16, 34, 250] for i in range(10)])
-    shape = (500, 1000)  # the outline spans < HUGE_SPAN and outweighs the digits ten to one
-    assert segment.typical_height(stats, shape) == 380
-    assert segment.typical_height(stats, shape, expected=34.0) == 34
-    assert segment.typical_height(stats[:1], shape, expected=34.0) == 380  # nothing else: keep what there is
-
-
 def test_dust_on_a_blank_page_is_not_upscaled_into_digits():
     """Upscaling is for digits under SMALL_DIGIT px; specks under MIN_SIDE px must not trigger it
     (a dusty camera frame then cost 100 ms and read a column of 0s and 1s)."""
