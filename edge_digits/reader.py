@@ -82,10 +82,12 @@ class DigitReader:
         image = as_uint8(image)
         canvas = canvases.prepare(image)
         reading = self._read(canvas, lap)
-        if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and canvases.ink_on_frame(canvas.image):
+        cut = canvases.ink_on_frame(canvas.image) or (not reading.digits and max(image.shape[:2]) <= canvases.CROP_SIDE)
+        if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and cut:
             # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
-            # keeps pieces of it): read it again framed in paper, and keep that reading if it is one
-            # digit that contains every piece found and covers more than twice their area
+            # keeps pieces of it; in a crop where nothing was found, a 1 may touch the frame only with
+            # its foot): read it again framed in paper, and keep that reading if it is one digit that
+            # contains every piece found and covers more than twice their area
             framed = self._read(canvases.reframe(canvas), lap)
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed

@@ -152,3 +152,16 @@ def test_page_on_a_desk_and_board_on_a_wall(surround, invert, reader, mnist_path
 
     framed = [Scene(surrounded(scene.image), scene.text, scene.boxes, scene.labels, scene.lines) for scene in suite]
     assert scene_accuracy(framed, reader)["accuracy"] >= 0.93
+
+
+def test_a_crop_whose_digit_touches_one_edge_only_is_still_read(reader):  # noqa: F811
+    """A 1 reaching the bottom of its crop with its foot alone: too little of the frame is inked to
+    frame the crop up front, and the segmenter drops what touches the frame; with nothing read, a crop
+    is read again framed in paper. A frame-sized image with the same stroke stays unread (a pen line)."""
+    crop = np.full((200, 200), 235, np.uint8)
+    cv2.line(crop, (104, 24), (96, 199), 25, 14)
+    assert not canvas.ink_on_frame(crop)
+    assert reader.read(crop).text == "1"
+    frame = np.full((480, 640), 235, np.uint8)
+    cv2.line(frame, (324, 24), (316, 479), 25, 14)
+    assert reader.read(frame).text == ""
