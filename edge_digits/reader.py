@@ -82,7 +82,8 @@ class DigitReader:
         image = as_uint8(image)
         canvas = canvases.prepare(image)
         reading = self._read(canvas, lap)
-        cut = canvases.ink_on_frame(canvas.image) or (not reading.digits and max(image.shape[:2]) <= canvases.CROP_SIDE)
+        crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
+        cut = canvases.ink_on_frame(canvas.image) or (crop and not reading.digits)
         if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and cut:
             # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
             # keeps pieces of it; in a crop where nothing was found, a 1 may touch the frame only with
