@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .handstyle import cross_seven, flag_one
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -34,6 +36,7 @@ class AugmentConfig:
 
 
 DEFAULT_CONFIG = AugmentConfig()
+STYLE_PROBABILITY = 0.3  # share of training 1s given a flag, and of 7s given a crossbar
 _KERNEL = np.ones((2, 2), np.uint8)
 _CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
 FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
@@ -94,6 +97,24 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentC
     else:
         out = out.astype(images.dtype, copy=False)
     return out.reshape(images.shape)
+
+
+def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                    probability: float = STYLE_PROBABILITY) -> np.ndarray:
+    """A copy of uint8 (N, 28, 28) `images` where about `probability` of the 1s get a flag and of the 7s a
+    crossbar (handstyle.py): styles MNIST's American writers hardly use, so the model learns them."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be uint8 shaped (N, 28, 28), got {images.dtype} {images.shape}")
+    if len(labels) != len(images):
+        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    out = images.copy()
+    picked = rng.random(len(images)) < probability
+    for index in np.flatnonzero(picked & (np.asarray(labels) == 1)):
+        out[index] = flag_one(images[index], rng)
+    for index in np.flatnonzero(picked & (np.asarray(labels) == 7)):
+        out[index] = cross_seven(images[index], rng)
+    return out
 
 
 def random_affine_matrices(count: int, rng: np.random.Generator, config: AugmentConfig = DEFAULT_CONFIG) -> np.ndarray:

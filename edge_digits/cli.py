@@ -162,8 +162,8 @@ def command_read(args: argparse.Namespace) -> int:
 def command_score(args: argparse.Namespace) -> int:
     from .reader import DigitReader
 
-    if not args.photos and not args.scenes and not args.crops:
-        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N")
+    if not args.photos and not args.scenes and not args.crops and not args.styles:
+        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N")
     reader = DigitReader(model=args.model, backend=args.backend, min_confidence=args.min_confidence, verify=not args.no_verify)
     report: dict = {}
     if args.photos:
@@ -196,6 +196,15 @@ def command_score(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"dataset-style crops ({len(labels)} MNIST test digits each, seed {args.seed}, exact reading): "
                   + ", ".join(f"{name} {value:.1%}" for name, value in report["crops"]["accuracy"].items()))
+    if args.styles:
+        from .crops import crop_accuracy, make_style_crops
+
+        styled = make_style_crops(args.styles, seed=args.seed, data_path=args.data)
+        report["styles"] = {"seed": args.seed, "count": args.styles,
+                            "accuracy": {name: crop_accuracy({name: images}, labels, reader)[name] for name, (images, labels) in styled.items()}}
+        if not args.json:
+            print(f"hand styles ({args.styles} MNIST test 1s with a flag and 7s with a crossbar, seed {args.seed}, exact reading): "
+                  + ", ".join(f"{name} {value:.1%}" for name, value in report["styles"]["accuracy"].items()))
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -293,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the synthetic scenes on this paper (default plain)")
     score.add_argument("--crops", type=positive_int, metavar="N", help="also read N MNIST test digits rendered as other "
                                                                         "datasets store them (USPS, Semeion, optdigits, ...)")
+    score.add_argument("--styles", type=positive_int, metavar="N", help="also read N MNIST test 1s given a flag and N 7s "
+                       "given a crossbar, as stored and as close-ups")
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
     score.add_argument("--data", help="MNIST npz for the synthetic scenes and crops")
     score.add_argument("--model", help="an .onnx/.tflite file or export directory (default: the shipped export/)")

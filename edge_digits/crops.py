@@ -5,6 +5,7 @@ how well-known sets store a digit (no pixels of theirs are used; the real sets a
 offline here): MNIST's light ink on black 28x28, USPS's 16x16 grey digit scaled to touch the
 frame, Semeion's 16x16 binary digit stretched to fill it, UCI optdigits' 32x32 bitmaps and their
 8x8 block counts, and photo-like crops and close-ups that the digit fills. `edge-digits score --crops N` prints one accuracy per style.
+`--styles N` reads test 1s given a flag and 7s given a crossbar (handstyle.py), as stored and as close-ups.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from .data import load_mnist
+from .handstyle import cross_seven, flag_one
 
 INK = 40  # MNIST pixel value above which a pixel counts as ink when finding the digit's box
 
@@ -79,6 +81,28 @@ def make_crops(count: int, seed: int = 0, data_path: str | os.PathLike | None = 
     picked = np.random.default_rng(seed).choice(len(mnist.x_test), size=min(count, len(mnist.x_test)), replace=False)
     digits, labels = mnist.x_test[picked], mnist.y_test[picked].astype(int)
     return {name: [style(digit) for digit in digits] for name, style in STYLES.items()}, labels
+
+
+HAND_STYLES = {"flagged-1": (1, flag_one), "crossed-7": (7, cross_seven)}
+HAND_LAYOUTS = ("mnist-28", "crop-200")
+
+
+def make_style_crops(count: int, seed: int = 0, data_path: str | os.PathLike | None = None
+                     ) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+    """`count` seeded MNIST test 1s with a flag and 7s with a crossbar, in each of HAND_LAYOUTS ->
+    {"<style> <layout>": (images, labels)}. The strokes are curved and drawn 4x larger, unlike training's."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    mnist = load_mnist(data_path)
+    rng = np.random.default_rng([seed, 7])
+    out = {}
+    for name, (digit, draw) in HAND_STYLES.items():
+        pool = np.flatnonzero(mnist.y_test == digit)
+        picked = rng.choice(pool, size=min(count, len(pool)), replace=False)
+        styled = [draw(mnist.x_test[index], rng, curved=True) for index in picked]
+        for layout in HAND_LAYOUTS:
+            out[f"{name} {layout}"] = ([STYLES[layout](image) for image in styled], np.full(len(picked), digit))
+    return out
 
 
 def crop_accuracy(crops: dict[str, list[np.ndarray]], labels: np.ndarray, reader) -> dict[str, float]:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from . import data, models, plots
-from .augment import augment_batch
+from .augment import add_hand_styles, augment_batch
 from .errors import EdgeDigitsError
 from .staging import _signals_deferred, sigterm_as_interrupt
 
@@ -64,7 +64,8 @@ class TrainResult:
 
 
 class EpochData(keras.utils.PyDataset):
-    """Shuffled batches, freshly augmented each epoch; seeded per (epoch, batch) so runs repeat."""
+    """Shuffled batches, freshly augmented (hand styles, then warps and noise) each epoch; seeded per
+    (epoch, batch) so runs repeat."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool):
         super().__init__()
@@ -80,6 +81,7 @@ class EpochData(keras.utils.PyDataset):
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         batch = self.images[picked]
         if self.augment:
+            batch = add_hand_styles(batch, self.labels[picked], np.random.default_rng([self.seed, self.epoch, index, 1]))
             batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, index]))
         return data.preprocess(batch), self.labels[picked]
 
