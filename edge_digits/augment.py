@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .handstyle import cross_seven, flag_one
+from .normalize import normalize_mask
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class AugmentConfig:
     noise_sigma: float = 0.04
     fill_probability: float = 0.1  # stretch the ink's box to fill a FILL_SIDE square, as Semeion and
     # some scanners store digits (a 1 becomes a wide bar); the reader fits such crops whole
+    binarize_probability: float = 0.25  # show the digit as the reader does: thresholded (at up to
+    binarize_range: tuple[float, float] = (0.25, 0.75)  # BINARIZE_UPSCALE times the size, at a level in this
+    # share of the peak) and refitted by normalize.normalize_mask, stroke-width fix included
 
 
 DEFAULT_CONFIG = AugmentConfig()
@@ -41,6 +45,7 @@ _KERNEL = np.ones((2, 2), np.uint8)
 _CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
 FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
 MAX_STRETCH = 6.0  # a 1 three pixels wide is stretched at most this much
+BINARIZE_UPSCALE = 4  # a photo's digit has finer pixels than MNIST's: threshold at up to 4x the size
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_CONFIG) -> np.ndarray:
@@ -76,10 +81,17 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentC
     erode = ~dilate & (rng.random(count) < config.erode_probability)
     blur_sigmas = np.where(rng.random(count) < config.blur_probability, rng.uniform(*config.blur_sigma_range, count), 0.0)
 
+    noisy = rng.random(count) < config.noise_probability
+    noise = rng.normal(0.0, config.noise_sigma * peak, (int(noisy.sum()), 28, 28)).astype(np.float32) if noisy.any() else None
+    binarized = rng.random(count) < config.binarize_probability
+    levels = rng.uniform(*config.binarize_range, count) * peak
+    upscales = rng.integers(1, BINARIZE_UPSCALE + 1, count)
+
     work = planes.astype(np.float32, copy=False)
     out = np.empty((count, 28, 28), np.float32)
     for index in range(count):
-        image = cv2.warpAffine(work[index], matrices[index], (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        source = as_read(work[index], float(levels[index]), int(upscales[index]), peak) if binarized[index] else work[index]
+        image = cv2.warpAffine(source, matrices[index], (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
         if dilate[index]:
             image = cv2.dilate(image, _KERNEL)
         elif erode[index]:
@@ -88,15 +100,25 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentC
             image = cv2.GaussianBlur(image, (3, 3), float(blur_sigmas[index]))
         out[index] = image
 
-    noisy = rng.random(count) < config.noise_probability
-    if noisy.any():
-        out[noisy] += rng.normal(0.0, config.noise_sigma * peak, (int(noisy.sum()), 28, 28)).astype(np.float32)
+    if noise is not None:
+        out[noisy] += noise
     np.clip(out, 0.0, peak, out=out)
     if images.dtype == np.uint8:
         out = np.rint(out).astype(np.uint8)
     else:
         out = out.astype(images.dtype, copy=False)
     return out.reshape(images.shape)
+
+
+def as_read(plane: np.ndarray, level: float, upscale: int, peak: float) -> np.ndarray:
+    """A float 28x28 digit as the reader hands it to the model: thresholded at `level` after an
+    `upscale`x cubic enlargement, then refitted by normalize_mask; `plane` itself if nothing is left."""
+    if upscale > 1:
+        plane = cv2.resize(plane, (28 * upscale, 28 * upscale), interpolation=cv2.INTER_CUBIC)
+    mask = (plane > level).view(np.uint8)
+    if not mask.any():
+        return plane if upscale == 1 else cv2.resize(plane, (28, 28), interpolation=cv2.INTER_AREA)
+    return normalize_mask(mask) * np.float32(peak)
 
 
 def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,

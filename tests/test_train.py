@@ -76,7 +76,8 @@ def test_fill_stretches_the_ink_box_to_the_fill_square(mnist):
     images = mnist.x_train[:32]
     still = augment.AugmentConfig(rotation_degrees=0.0, scale_range=(1.0, 1.0), shear=0.0, shift_pixels=0.0,
                                   aspect_probability=0.0, dilate_probability=0.0, erode_probability=0.0,
-                                  blur_probability=0.0, noise_probability=0.0, fill_probability=1.0)
+                                  blur_probability=0.0, noise_probability=0.0, fill_probability=1.0,
+                                  binarize_probability=0.0)
     out = augment.augment_batch(images, np.random.default_rng(0), still)
     for image in out:
         rows, cols = np.nonzero(image > 64)
@@ -85,6 +86,31 @@ def test_fill_stretches_the_ink_box_to_the_fill_square(mnist):
     unchanged = augment.augment_batch(images, np.random.default_rng(0), augment.AugmentConfig(**{
         **still.__dict__, "fill_probability": 0.0}))
     np.testing.assert_array_equal(unchanged, images)  # the identity warp leaves digits alone
+
+
+def test_binarize_shows_digits_as_the_reader_hands_them_to_the_model(mnist):
+    """Thresholded and refitted by normalize_mask: the ink fills the 20x20 box along its longer side,
+    centred by mass; the same call as the reader's pipeline makes for a mask."""
+    from edge_digits.normalize import normalize_mask
+
+    floats = mnist.x_train[:32].astype(np.float32) / 255.0
+    for upscale in (1, 4):
+        for plane in floats:
+            shown = augment.as_read(plane, 0.5, upscale, 1.0)
+            rows, cols = np.nonzero(shown > 0.3)
+            assert abs(max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 - 20) <= 2
+            mass = shown.sum()
+            assert abs((shown.sum(axis=1) @ np.arange(28)) / mass - 14) <= 1 and abs((shown.sum(axis=0) @ np.arange(28)) / mass - 14) <= 1
+        if upscale == 1:
+            np.testing.assert_array_equal(shown, normalize_mask((plane > 0.5).astype(np.uint8)))
+    blank = np.zeros((28, 28), np.float32)
+    np.testing.assert_array_equal(augment.as_read(blank, 0.5, 4, 1.0), blank)
+    still = augment.AugmentConfig(rotation_degrees=0.0, scale_range=(1.0, 1.0), shear=0.0, shift_pixels=0.0,
+                                  aspect_probability=0.0, dilate_probability=0.0, erode_probability=0.0,
+                                  blur_probability=0.0, noise_probability=0.0, fill_probability=0.0,
+                                  binarize_probability=1.0)
+    out = augment.augment_batch(floats, np.random.default_rng(0), still)
+    assert all(not np.array_equal(a, b) for a, b in zip(out, floats))
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 28, 27), np.uint8), np.zeros((4, 28, 28, 3), np.uint8), np.zeros((4, 28, 28), np.int32)])
