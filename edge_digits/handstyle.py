@@ -24,13 +24,21 @@ def stroke_width(image: np.ndarray) -> int:
     return int(np.clip(round(2 * float(cv2.distanceTransform(ink, cv2.DIST_L2, 3).max())), 1, 4))
 
 
-def flag_one(image: np.ndarray, rng: np.random.Generator, curved: bool = False) -> np.ndarray:
-    """A copy of a 1 with a flag from its top down to the left, and sometimes a foot at its base."""
+def _ink_rows(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int] | None:
+    """(rows, cols, top, bottom, height) of the ink pixels, or None for a blank image."""
     rows, cols = np.nonzero(image > INK)
     if rows.size == 0:
-        return image.copy()
+        return None
     top, bottom = int(rows.min()), int(rows.max())
-    height = bottom - top + 1
+    return rows, cols, top, bottom, bottom - top + 1
+
+
+def flag_one(image: np.ndarray, rng: np.random.Generator, curved: bool = False) -> np.ndarray:
+    """A copy of a 1 with a flag from its top down to the left, and sometimes a foot at its base."""
+    ink = _ink_rows(image)
+    if ink is None:
+        return image.copy()
+    rows, cols, top, bottom, height = ink
     top_x = float(cols[rows <= top + 1].mean())
     length = rng.uniform(0.22, 0.4) * height
     angle = np.deg2rad(rng.uniform(30.0, 65.0))  # below the horizontal
@@ -45,11 +53,10 @@ def flag_one(image: np.ndarray, rng: np.random.Generator, curved: bool = False) 
 
 def cross_seven(image: np.ndarray, rng: np.random.Generator, curved: bool = False) -> np.ndarray:
     """A copy of a 7 with a short bar across its stem, a little below half its height."""
-    rows, cols = np.nonzero(image > INK)
-    if rows.size == 0:
+    ink = _ink_rows(image)
+    if ink is None:
         return image.copy()
-    top, bottom = int(rows.min()), int(rows.max())
-    height = bottom - top + 1
+    rows, cols, top, _, height = ink
     y = int(round(top + rng.uniform(0.45, 0.62) * height))
     stem = cols[np.abs(rows - y) <= 1]
     if stem.size == 0:

@@ -64,8 +64,8 @@ class TrainResult:
 
 
 class EpochData(keras.utils.PyDataset):
-    """Shuffled batches, freshly augmented (hand styles, then warps and noise) each epoch; seeded per
-    (epoch, batch) so runs repeat."""
+    """Shuffled batches, freshly augmented each epoch (hand styles, then augment_batch: the reader's
+    view, warps, noise); seeded per (epoch, batch) so runs repeat."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool):
         super().__init__()

@@ -34,10 +34,10 @@ def test_flag_goes_down_and_left_from_the_top_of_a_one(mnist, curved):
         assert flagged.shape == one.shape and flagged.dtype == np.uint8
         assert (flagged >= one).all(), "strokes only add ink"
         new_rows, new_cols = np.nonzero(_ink(flagged) & ~_ink(one))
-        assert new_rows.size >= 4, "a flag was drawn"
-        low_half = new_rows > (rows.min() + rows.max()) / 2
-        if not low_half.any():  # a foot is drawn at the base; the flag sits in the upper half, left of the top
-            assert new_cols.min() < cols[rows <= rows.min() + 1].min()
+        upper = new_rows < (rows.min() + rows.max()) / 2  # the flag; a foot, when drawn, is at the base
+        assert upper.sum() >= 4, "a flag was drawn"
+        assert new_cols[upper].min() < cols[rows <= rows.min() + 1].min(), "it reaches left of the top"
+        assert (new_rows[~upper] >= rows.max() - 3).all(), "nothing else but a foot"
 
 
 def test_crossbar_crosses_the_stem_of_a_seven(mnist):
