@@ -113,10 +113,15 @@ def reframe(canvas: Canvas) -> Canvas:
 
 
 def _framed(image: np.ndarray, factor: int, margin: float) -> Canvas:
-    """`image` upscaled by `factor` and surrounded by its paper colour, `margin` times its width on every side."""
+    """`image` upscaled by `factor` and surrounded by its paper colour, `margin` times its width on every side.
+
+    Images thinner than TINY_SIDE are block averages (optdigits' 8x8 counts): cubic upscaling rebuilds
+    their strokes, where linear leaves diamonds; larger ones (Semeion's hard 16x16 bits) keep linear,
+    as cubic rings around hard edges."""
     height, width = image.shape[:2]
     if factor > 1:
-        image = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_LINEAR)
+        smooth = cv2.INTER_CUBIC if min(height, width) < TINY_SIDE else cv2.INTER_LINEAR
+        image = cv2.resize(image, (width * factor, height * factor), interpolation=smooth)
     pad = int(math.ceil(margin * min(height, width) * factor))
     framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=_paper(image))
     return Canvas(framed, factor, (pad, pad), (height, width))
