@@ -138,6 +138,16 @@ def normalize_crop(image: Any, ink: str = "dark") -> np.ndarray:
     return normalize_mask(soft)[:, :, None]
 
 
+def rotate(mask: np.ndarray, degrees: float) -> np.ndarray:
+    """`mask` turned `degrees` counter-clockwise (as cv2.getRotationMatrix2D), on a canvas that holds all of it."""
+    height, width = mask.shape
+    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(np.ceil(width * cos + height * sin - 1e-6)), int(np.ceil(width * sin + height * cos - 1e-6))
+    matrix[:, 2] += ((new_w - width) / 2.0, (new_h - height) / 2.0)
+    return cv2.warpAffine(mask, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
 def batch(masks: list[np.ndarray]) -> np.ndarray:
     """Normalize binary ink crops into one (N, 28, 28, 1) float32 batch."""
     images = np.empty((len(masks), SIZE, SIZE, 1), np.float32)

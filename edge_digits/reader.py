@@ -20,6 +20,8 @@ SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's conf
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
 STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one wide digit's two strokes) ...
 STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
+DESKEW_FROM = 6.0  # degrees: digits on rows tilted at least this much are turned level before classifying,
+DESKEW_DIGITS = 3  # when at least this many digits show the tilt
 FRAGMENTS = 4  # a first reading of at most this many digits may be pieces of one digit cut by the frame
 
 
@@ -107,6 +109,9 @@ class DigitReader:
                 for p, piece in enumerate(split):
                     masks.append(piece.mask)
                     owners.append((index, s, p))
+        tilt = page_tilt([candidate.box for candidate in candidates])
+        if tilt:
+            masks = [normalize.rotate(mask, tilt) for mask in masks]
         images = normalize.batch(masks)
         lap("normalization")
         probabilities = self.classifier.predict(images)
@@ -215,6 +220,16 @@ class _Lap:
             now = self.clock()
             self.timings[stage] = now - self.mark
             self.mark = now
+
+
+def page_tilt(boxes: list[tuple[int, int, int, int]]) -> float:
+    """Degrees to turn each digit counter-clockwise so its rows run level: the rows' slope when it is at
+    least DESKEW_FROM degrees (a tilted camera), else 0 (smaller tilts are within training's rotations)."""
+    if len(boxes) < DESKEW_DIGITS:
+        return 0.0
+    x, y, w, h = np.array(boxes, dtype=np.float64).T
+    degrees = float(np.degrees(np.arctan(estimate_slope(x + w / 2, y + h / 2))))
+    return degrees if abs(degrees) >= DESKEW_FROM else 0.0
 
 
 def estimate_slope(cx: np.ndarray, cy: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Ways a newcomer's camera sees the same page: photos re-shot far away, or lying on a desk.
+"""Ways a newcomer's camera sees the same page: photos re-shot far away, turned, or lying on a desk.
 
 `edge-digits score PHOTOS --view NAME` reads a labelled photo folder through one of these, so the
 reader is measured on conditions its development photos do not show (numpy + OpenCV, runtime tier).
@@ -14,6 +14,7 @@ import numpy as np
 DARK_DESK = (40, 40, 40)  # BGR
 WOOD = (50, 85, 130)  # BGR: a brown desk, given a blurred grain
 SURROUND = 1.5  # the desk photo is this many times the page's size
+TILT_DEGREES = 12.0  # a camera held this far off the rows' direction
 
 
 def far(image: np.ndarray, factor: float = 0.25) -> np.ndarray:
@@ -21,6 +22,14 @@ def far(image: np.ndarray, factor: float = 0.25) -> np.ndarray:
     height, width = image.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def tilted(image: np.ndarray, degrees: float = TILT_DEGREES) -> np.ndarray:
+    """The photo turned `degrees` counter-clockwise in the same frame, as by a camera held askew (the
+    corners it uncovers repeat the photo's edge; digits turned out of the frame are cut, as they would be)."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def on_desk(image: np.ndarray, wood: bool = False, seed: int = 0) -> np.ndarray:
@@ -42,6 +51,7 @@ def on_desk(image: np.ndarray, wood: bool = False, seed: int = 0) -> np.ndarray:
 VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "as-is": lambda image: image,
     "far": far,
+    "tilted": tilted,
     "desk": on_desk,
     "wood": lambda image: on_desk(image, wood=True),
 }

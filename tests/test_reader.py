@@ -71,11 +71,12 @@ def test_photo_set_accuracy(reader):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (PHOTOS / "labels.json").is_file(), reason="photos-dev not available")
-@pytest.mark.parametrize("view, bar", [("desk", PHOTO_ACCURACY), ("wood", PHOTO_ACCURACY), ("far", 0.92)])
+@pytest.mark.parametrize("view, bar", [("desk", PHOTO_ACCURACY), ("wood", PHOTO_ACCURACY), ("far", 0.92), ("tilted", 0.955)])
 def test_photos_far_away_or_lying_on_a_desk(view, bar, reader):
     """views.py: on a desk the page's outline joins up into a ring larger than any digit, which must
     neither set the digits' size nor be read as a 0 (92% and 91% read before segment.py saw to it);
-    far away (a quarter of the size) digits are 8-20 px and are segmented upscaled (73% before)."""
+    far away (a quarter of the size) digits are 8-20 px and are segmented upscaled (73% before);
+    turned 12 degrees, digits are turned back by their rows' slope (94.7% before, 96.2% after)."""
     results, overall = evaluate_photos(PHOTOS, reader, view=view)
     assert overall >= bar, "\n".join(f"{r.file}: read {r.text!r} want {r.label!r}" for r in results)
 
@@ -192,6 +193,45 @@ def test_reading_order_follows_sloped_lines(reader, mnist):
     first = reading.digits[0]
     assert abs(first.box[0] - 40) < 20 and abs(first.box[1] - 30) < 25  # boxes are in image pixels
     json.dumps(reading.to_dict())  # serializable
+
+
+def test_page_tilt_and_rotate():
+    from edge_digits.reader import DESKEW_FROM, page_tilt
+
+    row = [(int(40 + 90 * k), int(100 + 90 * k * 0.2), 40, 60) for k in range(5)]  # rows falling 11.3 degrees
+    assert abs(page_tilt(row) - np.degrees(np.arctan(0.2))) < 0.5
+    rising = [(x, 400 - y, w, h) for x, y, w, h in row]
+    assert abs(page_tilt(rising) + np.degrees(np.arctan(0.2))) < 0.5
+    slight = [(int(40 + 90 * k), int(100 + 90 * k * 0.05), 40, 60) for k in range(5)]  # 2.9 degrees: left alone
+    assert np.degrees(np.arctan(0.05)) < DESKEW_FROM and page_tilt(slight) == 0.0
+    assert page_tilt(row[:2]) == 0.0  # two digits do not show a tilt
+    bar = np.zeros((10, 50), np.uint8)
+    bar[3:7, :] = 255
+    upright = normalize.rotate(bar, 90)  # counter-clockwise: the bar now stands, and all of it is kept
+    assert upright.shape == (50, 10)
+    rows, cols = np.nonzero(upright > 127)
+    assert rows.max() - rows.min() >= 45 and cols.max() - cols.min() <= 5
+
+
+def test_digits_on_tilted_rows_are_turned_level(reader, mnist_path, monkeypatch):
+    """A camera turned 12 degrees tilts rows and digits alike; the reader turns each digit back by the
+    rows' slope before classifying (98.5% of 30 scenes each way; 97.3% without)."""
+    from dataclasses import replace
+
+    from edge_digits import reader as reader_module
+    from edge_digits.scenes import make_suite, scene_accuracy
+
+    def turned(image, degrees):
+        height, width = image.shape[:2]
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+        return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+    suite = make_suite(30, seed=5, data_path=mnist_path)
+    tilted = [replace(scene, image=turned(scene.image, degrees)) for degrees in (12, -12) for scene in suite]
+    level = scene_accuracy(tilted, reader)["accuracy"]
+    monkeypatch.setattr(reader_module, "DESKEW_FROM", 90.0)
+    as_tilted = scene_accuracy(tilted, reader)["accuracy"]
+    assert level >= 0.975 and level >= as_tilted + 0.008, (level, as_tilted)
 
 
 def test_read_scaled_inputs_share_boxes(reader, mnist):
