@@ -220,11 +220,7 @@ def test_digits_on_tilted_rows_are_turned_level(reader, mnist_path, monkeypatch)
 
     from edge_digits import reader as reader_module
     from edge_digits.scenes import make_suite, scene_accuracy
-
-    def turned(image, degrees):
-        height, width = image.shape[:2]
-        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-        return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    from edge_digits.views import tilted as turned
 
     suite = make_suite(30, seed=5, data_path=mnist_path)
     tilted = [replace(scene, image=turned(scene.image, degrees)) for degrees in (12, -12) for scene in suite]
