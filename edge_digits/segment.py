@@ -302,7 +302,9 @@ def _reject(groups, boxes, areas, typical: float):
     x, y, w, h = boxes.T
     long_side = np.maximum(w, h)
     keep = (
-        (np.maximum(w, h) >= max(0.3 * typical, MIN_SIDE))  # specks, dots, texture (small digits stay)
+        # specks, dots, texture (small digits stay); where specks are the typical blob (a dusty or noisy
+        # frame), only blobs twice MIN_SIDE stand out from them: the rest is the specks' own tail
+        (np.maximum(w, h) >= max(0.3 * typical, MIN_SIDE if typical >= MIN_SIDE else 2 * MIN_SIDE))
         & (h <= 2.2 * typical)  # big shapes: shadows, drawings
         & (w <= 4.0 * typical)  # rules and long strokes (touching digits stay under this)
         & ~((long_side > 1.6 * typical) & (np.minimum(w, h) < 0.25 * long_side) & (w > h))  # horizontal rules

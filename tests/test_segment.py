@@ -57,6 +57,20 @@ def test_dust_on_a_blank_page_is_not_upscaled_into_digits():
     assert segment.find_candidates(page) == []
 
 
+def test_the_largest_specks_of_a_noisy_frame_are_not_digits():
+    """A frame of fine grain (a textured surface, sensor noise in the dark): its specks are the typical
+    blob, and the few just over MIN_SIDE px are their tail, not digits (they read as 1s before);
+    where specks are typical, a blob must be twice MIN_SIDE to stand out. Digits among them still do."""
+    rng = np.random.default_rng(1)
+    grain = cv2.GaussianBlur(rng.normal(0, 30, (480, 640)).astype(np.float32), (0, 0), 1.5)
+    frame = (np.full((480, 640, 3), 190.0, np.float32) + grain[..., None]).clip(0, 255).astype(np.uint8)
+    blobs = segment.find_blobs(frame)
+    assert blobs is not None and blobs.typical < segment.MIN_SIDE
+    assert segment.find_candidates(frame) == []
+    cv2.putText(frame, "47", (300, 260), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (20, 20, 20), 4)
+    assert len(segment.find_candidates(frame)) == 2
+
+
 def test_finer_scales_are_whole_factors_within_the_side_limit():
     assert segment._finer_scale(3.4, 640) == 3.0  # 1920 px <= 2048
     assert segment._finer_scale(6.0, 640) == 3.0  # capped by the side limit
