@@ -34,6 +34,7 @@ HUGE_SHARE = 0.1  # ... do not set the typical digit height if the others hold t
 HOLDS_ONE = 0.35  # a component whose box holds another this share of its height is a ring around ink ...
 HOLDS_SEVERAL = 3  # ... as is one holding this many components of a readable size (a page or frame outline)
 LARGEST_CHECKED = 16  # only the largest boxes are checked for what they hold
+LOOP_SHARE = 0.02  # paper enclosed by a blob, as a share of its box, that makes it a loop (o, 0), not a stroke
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
@@ -204,7 +205,7 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
     if blobs is None:
         return []
     labels, stats, scale = blobs.labels, blobs.stats, blobs.scale
-    groups, boxes, areas = _group_fragments(blobs.ids, stats, blobs.typical)
+    groups, boxes, areas = _group_fragments(blobs.ids, stats, blobs.typical, labels)
     groups, boxes, areas = _reject(groups, boxes, areas, blobs.typical)
     if not groups:
         return []
@@ -260,7 +261,15 @@ def _union(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-def _group_fragments(ids: np.ndarray, stats: np.ndarray, typical: float):
+def _has_loop(labels: np.ndarray, stats: np.ndarray, index: int) -> bool:
+    """Whether component `index` closes around paper (an o or a small 0 does; a stray stroke does not)."""
+    x, y, w, h = (int(v) for v in stats[index, :4])
+    paper = np.pad(labels[y:y + h, x:x + w] != index, 1, constant_values=True).view(np.uint8)
+    count, _, holes, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    return bool(count > 2 and holes[2:, cv2.CC_STAT_AREA].max() >= max(2, LOOP_SHARE * w * h))
+
+
+def _group_fragments(ids: np.ndarray, stats: np.ndarray, typical: float, labels: np.ndarray):
     """Merge pieces of one broken digit: horizontally overlapping, vertically close, merged size plausible."""
     ids = ids[np.maximum(stats[ids, 2], stats[ids, 3]) >= FRAGMENT_MIN * typical]  # dust
     groups = [[int(i)] for i in ids]
@@ -285,6 +294,8 @@ def _group_fragments(ids: np.ndarray, stats: np.ndarray, typical: float):
                 & (-overlap <= 0.15 * typical) & (boxes[:, 3] > hi)
             ok = (stacked | beside) & (span_y <= 1.35 * typical) & (span_x <= 1.4 * typical)
             ok[i] = False
+            if (ok & ~stacked).any() and len(groups[i]) == 1 and _has_loop(labels, stats, groups[i][0]):
+                ok &= stacked  # a small loop beside a digit is a digit of its own (the 0 of a close "10")
             if ok.any():
                 j = int(np.argmin(np.where(ok, gap, np.inf)))
                 groups[i] = groups[i] + groups[j]

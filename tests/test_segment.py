@@ -77,3 +77,19 @@ def test_finer_scales_are_whole_factors_within_the_side_limit():
     assert segment._finer_scale(1.6, 1500) == 1.0  # no whole upscaling fits: full resolution
     assert segment._finer_scale(0.45, 3000) == 0.5  # a large photo: the nearest 1/k above
     assert segment._finer_scale(0.9, 4096) == 0.5  # 2048 / 4096
+
+
+def test_a_small_zero_beside_a_one_is_a_digit_but_a_short_stroke_there_is_a_fragment():
+    """The `beside` rule glues a short stroke to the digit next to it (a 1's serif, a 4's detached
+    side); a small closed loop there is a digit of its own (the 0s of a close-written "10" were read
+    as one 6)."""
+    def groups(second_piece) -> int:
+        mask = np.zeros((160, 200), np.uint8)
+        cv2.line(mask, (100, 60), (96, 100), 255, 4)  # a 1, the typical height
+        second_piece(mask)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        found, _, _ = segment._group_fragments(np.arange(1, count), stats, 40.0, labels)
+        return len(found)
+
+    assert groups(lambda mask: cv2.ellipse(mask, (111, 90), (5, 7), 0, 0, 360, 255, 2)) == 2
+    assert groups(lambda mask: cv2.line(mask, (106, 82), (110, 96), 255, 3)) == 1
