@@ -28,33 +28,45 @@ DARKER_THAN_RULE = 2.0  # ink this many times stronger than the rules' median is
 MAX_THICKNESS = 6.0  # working pixels: printed rules are thin lines (median); a close-up digit's long strokes are thick
 
 
-def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
+def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = None,
+                faint: np.ndarray | None = None) -> np.ndarray:
     """The 0/255 ink `mask` without its horizontal and vertical rule families (`mask` itself if none).
 
     `stats` are the mask's connected-component statistics (OpenCV's): a rule is one component at
     least RULE_SPAN of the image long, so most images are done after looking at them. With the `ink`
     strength map the mask came from, rule pixels DARKER_THAN_RULE times the rules' median strength
-    are a pen stroke lying on the rule, and stay.
+    are a pen stroke lying on the rule, and stay. `faint`, a mask at a lower threshold than `mask`,
+    is searched too where `mask` shows no family: a thin printed line fades when the photo is
+    downscaled to the working scale, and breaks into pieces at the ink threshold (a grid most).
     """
     height, width = mask.shape
-    small = None
+    # of the longer side: in a strip of big digits, one stroke spans a third of the height
+    length = int(max(height, width) * RULE_SPAN)
+    if length < MIN_RULE:
+        return mask
+    searches = [mask] if faint is None else [faint]
+    smalls: dict[int, np.ndarray] = {}
     families = []  # (rule pixels, reach, transposed)
     for transposed in (False, True):  # vertical rules are horizontal ones of the transposed mask
-        # of the longer side: in a strip of big digits, one stroke spans a third of the height
-        length = int(max(height, width) * RULE_SPAN)
         extents = stats[1:, cv2.CC_STAT_HEIGHT if transposed else cv2.CC_STAT_WIDTH]
-        if length < MIN_RULE or int((extents >= length).sum()) == 0:
-            continue
-        if small is None:
-            small = cv2.resize(mask, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
-        slope = _rule_slope(small.T if transposed else small, length)
-        found = None if slope is None else _rule_family(np.ascontiguousarray(mask.T) if transposed else mask, length, slope)
-        if found is not None:
-            runs, reach = found
-            families.append((runs.T if transposed else runs, reach, transposed))
+        for index, search in enumerate(searches):  # `faint` only where `mask` shows no family
+            if faint is None and int((extents >= length).sum()) == 0:
+                continue
+            if index not in smalls:
+                smalls[index] = cv2.resize(search, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+            small = smalls[index]
+            slope = _rule_slope(small.T if transposed else small, length)
+            found = None if slope is None else _rule_family(np.ascontiguousarray(search.T) if transposed else search, length, slope)
+            if found is not None:
+                runs, reach = found
+                families.append((runs.T if transposed else runs, reach, transposed))
+                break
     if not families:
         return mask
-    rules = families[0][0] if len(families) == 1 else families[0][0] | families[1][0]
+    found = families[0][0] if len(families) == 1 else families[0][0] | families[1][0]
+    rules = mask & found
+    if not rules.any():
+        return mask
     rest = mask & ~rules  # strokes: what is left once every rule (of both directions) is out
     erase = np.zeros_like(mask)
     for runs, reach, transposed in families:
@@ -63,9 +75,9 @@ def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = No
         crossing = (before & after).T if transposed else before & after
         erase |= runs & ~crossing
     if ink is not None:
-        on_rule = float(np.median(ink[rules > 0]))
+        on_rule = float(np.median(ink[found > 0]))
         erase &= cv2.threshold(ink, DARKER_THAN_RULE * on_rule, 255, cv2.THRESH_BINARY_INV)[1]
-    return mask & ~erase
+    return mask & ~erase if erase.any() else mask
 
 
 def _rule_family(mask: np.ndarray, length: int, slope: float) -> tuple[np.ndarray, int] | None:
@@ -113,12 +125,13 @@ def _rule_slope(small: np.ndarray, length: int) -> float | None:
     rows, cols = np.nonzero(small)
     if rows.size < length // 4:
         return None
-    profiles = []
-    for slope in RULE_SLOPES:
-        sheared = np.rint(rows - slope * cols).astype(np.int64)
-        profiles.append(np.bincount(sheared - sheared.min()))
-    best = int(np.argmax([np.square(counts.astype(np.float64)).sum() for counts in profiles]))
-    window = np.convolve(profiles[best], np.ones(2, np.int64))  # a rule may straddle two rows
+    sheared = np.rint(rows[None, :] - RULE_SLOPES[:, None] * cols[None, :]).astype(np.int64)
+    sheared -= sheared.min(axis=1, keepdims=True)
+    span = int(sheared.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
+    profiles = np.bincount((sheared + span * np.arange(len(RULE_SLOPES))[:, None]).ravel(),
+                           minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
+    best = int(np.argmax(np.square(profiles.astype(np.float64)).sum(axis=1)))
+    window = np.convolve(profiles[best, :int(sheared[best].max()) + 1], np.ones(2, np.int64))  # a rule may straddle two rows
     padded = np.pad(window, RULE_GAP)
     beside = np.maximum(padded[:-2 * RULE_GAP], padded[2 * RULE_GAP:])  # RULE_GAP rows above and below
     thin = (window >= 0.8 * length / 4) & (window - beside >= 0.5 * length / 4)  # a line, not a row of digits

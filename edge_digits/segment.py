@@ -28,6 +28,7 @@ UPSCALED_SIDE = 2048  # under MIN_SIDE; their masks are too coarse to read), the
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
+FAINT_RULES = 0.5  # printed rules are looked for at this share of the ink threshold (see rules.erase_rules)
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
 HUGE_SPAN = 0.6  # components wider or taller than this share of the image ...
 HUGE_SHARE = 0.1  # ... do not set the typical digit height if the others hold this share of their ink
@@ -103,7 +104,8 @@ def binarize(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weak = cv2.threshold(ink, low, 255, cv2.THRESH_BINARY)[1]
     # Grana's block-based labelling: same components as the default, ~3x faster single-threaded
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(weak, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    unruled = rules.erase_rules(weak, stats, ink)  # the rules of the paper, then boxes drawn around digits
+    faint = cv2.threshold(ink, FAINT_RULES * low, 255, cv2.THRESH_BINARY)[1]
+    unruled = rules.erase_rules(weak, stats, ink, faint)  # the rules of the paper, then boxes drawn around digits
     if unruled is not weak:
         count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(unruled, 8, cv2.CV_32S, cv2.CCL_GRANA)
     unboxed = rules.erase_frames(unruled, labels, stats)
