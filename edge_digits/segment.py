@@ -249,9 +249,9 @@ def _enclosures(stats: np.ndarray) -> np.ndarray:
     a frame drawn around digits, a circle around one. A digit holds at most dust or a 7's bar."""
     x, y, w, h = (stats[:, i] for i in range(4))
     found = np.zeros(len(stats), bool)
-    for i in np.argsort(w * h)[::-1][:LARGEST_CHECKED]:
-        inside = (x > x[i]) & (y > y[i]) & (x + w < x[i] + w[i]) & (y + h < y[i] + h[i])
-        found[i] = (inside & (h >= HOLDS_ONE * h[i])).any() or (inside & (h >= MIN_SIDE)).sum() >= HOLDS_SEVERAL
+    big = np.argsort(w * h)[::-1][:LARGEST_CHECKED, None]  # a column: each big box against every box
+    inside = (x > x[big]) & (y > y[big]) & (x + w < x[big] + w[big]) & (y + h < y[big] + h[big])
+    found[big[:, 0]] = (inside & (h >= HOLDS_ONE * h[big])).any(axis=1) | ((inside & (h >= MIN_SIDE)).sum(axis=1) >= HOLDS_SEVERAL)
     return found
 
 
