@@ -23,7 +23,8 @@ FRAME_COVER = 0.9  # has no top), each over this share of its length,
 FRAME_BAND = 4  # working pixels: within this band along the side
 MIN_FRAME = 12  # working pixels: smaller components are not boxes worth erasing
 RULE_SLOPES = np.tan(np.deg2rad(np.arange(-6.0, 6.1, 0.75)))  # tilts of photographed rules tried
-RULE_GAP = 3  # rows of the 4x smaller copy: a rule's row is fuller than the rows this far away
+RULE_GAP = 3  # rows of the 4x smaller copy: a rule's row is fuller than the rows up to this far away
+SLOPE_POINTS = 1024  # the tilt search samples at most about this many ink pixels of the smaller copy
 DARKER_THAN_RULE = 2.0  # ink this many times stronger than the rules' median is a stroke on a rule
 MAX_THICKNESS = 6.0  # working pixels: printed rules are thin lines (median); a close-up digit's long strokes are thick
 
@@ -125,15 +126,20 @@ def _rule_slope(small: np.ndarray, length: int) -> float | None:
     rows, cols = np.nonzero(small)
     if rows.size < length // 4:
         return None
+    every = max(1, rows.size // SLOPE_POINTS)  # a textured mask: every k-th pixel, counted k times
+    rows, cols = rows[::every], cols[::every]
     sheared = np.rint(rows[None, :] - RULE_SLOPES[:, None] * cols[None, :]).astype(np.int64)
     sheared -= sheared.min(axis=1, keepdims=True)
     span = int(sheared.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
     profiles = np.bincount((sheared + span * np.arange(len(RULE_SLOPES))[:, None]).ravel(),
                            minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
     best = int(np.argmax(np.square(profiles.astype(np.float64)).sum(axis=1)))
-    window = np.convolve(profiles[best, :int(sheared[best].max()) + 1], np.ones(2, np.int64))  # a rule may straddle two rows
-    padded = np.pad(window, RULE_GAP)
-    beside = np.maximum(padded[:-2 * RULE_GAP], padded[2 * RULE_GAP:])  # RULE_GAP rows above and below
+    window = every * np.convolve(profiles[best, :int(sheared[best].max()) + 1], np.ones(2, np.int64))  # a rule may straddle two rows
+    padded, count = np.pad(window, RULE_GAP), len(window)
+    # the emptiest of the rows 2..RULE_GAP above, and of those below (a dense grid's next rule is near)
+    above = np.min([padded[RULE_GAP - step:RULE_GAP - step + count] for step in range(2, RULE_GAP + 1)], axis=0)
+    below = np.min([padded[RULE_GAP + step:RULE_GAP + step + count] for step in range(2, RULE_GAP + 1)], axis=0)
+    beside = np.maximum(above, below)
     thin = (window >= 0.8 * length / 4) & (window - beside >= 0.5 * length / 4)  # a line, not a row of digits
     long_rows = np.concatenate([[False], thin, [False]])
     rules_seen = int(np.count_nonzero(long_rows[1:] & ~long_rows[:-1]))  # separate groups of long rows

@@ -104,6 +104,21 @@ def test_erase_rules_keeps_strokes_that_cross_a_rule_and_leaves_plain_pages_alon
     assert (erased[20:181, 149:152] > 0).all()  # ... the crossing stroke is whole
 
 
+def test_a_dense_grid_is_erased_and_a_digit_on_it_stays():
+    """Squared paper at the working scale: rules 14 px apart, so the rows RULE_GAP away in the 4x
+    smaller copy are already near the next rule (only the emptiest rows beside one must be empty)."""
+    page = np.zeros((240, 320), np.uint8)
+    for offset in range(5, 320, 14):
+        cv2.line(page, (offset, 0), (offset, 239), 255, 1)
+        cv2.line(page, (0, offset), (319, offset), 255, 1)
+    zero = cv2.ellipse(np.zeros_like(page), (160, 120), (12, 20), 0, 0, 360, 255, 4)  # written over the grid
+    ink = np.where(zero > 0, 200, np.where(page > 0, 60, 0)).astype(np.uint8)  # the pen darker than the grid
+    page |= zero
+    erased = rules.erase_rules(page, _stats(page), ink)
+    assert erased[5, 100:140].sum() == 0 and erased[40:80, 5].sum() == 0  # grid lines away from it go
+    assert (erased[zero > 0] > 0).mean() > 0.9  # the 0 stays
+
+
 def test_thick_long_strokes_of_a_close_up_are_not_rules():
     close_up = np.zeros((300, 300), np.uint8)
     for y in (40, 150, 260):  # a squared-off 3 or 8: three long bars, but as thick as a pen at this size
