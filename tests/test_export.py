@@ -107,6 +107,9 @@ def test_tflite_int8_contract(export_dir, mnist):
     assert record["inputs"][0]["dtype"] == "uint8" and record["inputs"][0]["quantization"]["zero_point"] == 0
     assert record["outputs"][0]["dtype"] == np.dtype(interpreter.get_output_details()[0]["dtype"]).name
 
+    ends = {detail["index"], interpreter.get_output_details()[0]["index"]}
+    inner = [t["name"] for t in interpreter.get_tensor_details() if t["index"] not in ends]
+    assert inner and all(len(name) <= 6 for name in inner), inner[:3]  # no TF scope paths: ~9% of the bytes
     raw = mnist.x_test[:16].reshape(16, 28, 28, 1)  # raw bytes straight from the file, as a phone would feed them
     direct = interpreter.get_signature_runner("serving_default")(image=raw)["probabilities"]  # resizes to 16
     via_runtime = load_classifier(export_dir / "digits_int8.tflite", backend="tflite").predict(preprocess(mnist.x_test[:16]))
