@@ -33,39 +33,36 @@ def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = No
                 faint: np.ndarray | None = None) -> np.ndarray:
     """The 0/255 ink `mask` without its horizontal and vertical rule families (`mask` itself if none).
 
-    `stats` are the mask's connected-component statistics (OpenCV's): a rule is one component at
-    least RULE_SPAN of the image long, so most images are done after looking at them. With the `ink`
-    strength map the mask came from, rule pixels DARKER_THAN_RULE times the rules' median strength
-    are a pen stroke lying on the rule, and stay. `faint`, a mask at a lower threshold than `mask`,
-    is searched too where `mask` shows no family: a thin printed line fades when the photo is
-    downscaled to the working scale, and breaks into pieces at the ink threshold (a grid most).
+    Rules are looked for in `faint`, if given, a mask at a lower threshold than `mask`: a thin printed
+    line fades when a photo is downscaled to the working scale, and breaks into pieces at the ink
+    threshold itself (a grid most). Without it, in `mask`, where `stats` (its connected-component
+    statistics, OpenCV's) settle most images at once: a rule is one component RULE_SPAN of the image
+    long. With the `ink` strength map, rule pixels DARKER_THAN_RULE times the rules' median strength
+    are a pen stroke lying on the rule, and stay.
     """
     height, width = mask.shape
     # of the longer side: in a strip of big digits, one stroke spans a third of the height
     length = int(max(height, width) * RULE_SPAN)
     if length < MIN_RULE:
         return mask
-    searches = [mask] if faint is None else [faint]
-    smalls: dict[int, np.ndarray] = {}
+    search = mask if faint is None else faint
+    small = None
     families = []  # (rule pixels, reach, transposed)
     for transposed in (False, True):  # vertical rules are horizontal ones of the transposed mask
         extents = stats[1:, cv2.CC_STAT_HEIGHT if transposed else cv2.CC_STAT_WIDTH]
-        for index, search in enumerate(searches):  # `faint` only where `mask` shows no family
-            if faint is None and int((extents >= length).sum()) == 0:
-                continue
-            if index not in smalls:
-                smalls[index] = cv2.resize(search, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
-            small = smalls[index]
-            slope = _rule_slope(small.T if transposed else small, length)
-            found = None if slope is None else _rule_family(np.ascontiguousarray(search.T) if transposed else search, length, slope)
-            if found is not None:
-                runs, reach = found
-                families.append((runs.T if transposed else runs, reach, transposed))
-                break
+        if faint is None and int((extents >= length).sum()) == 0:
+            continue
+        if small is None:
+            small = cv2.resize(search, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+        slope = _rule_slope(small.T if transposed else small, length)
+        found = None if slope is None else _rule_family(np.ascontiguousarray(search.T) if transposed else search, length, slope)
+        if found is not None:
+            runs, reach = found
+            families.append((runs.T if transposed else runs, reach, transposed))
     if not families:
         return mask
-    found = families[0][0] if len(families) == 1 else families[0][0] | families[1][0]
-    rules = mask & found
+    all_rules = families[0][0] if len(families) == 1 else families[0][0] | families[1][0]
+    rules = mask & all_rules  # what of the rules the ink threshold kept
     if not rules.any():
         return mask
     rest = mask & ~rules  # strokes: what is left once every rule (of both directions) is out
@@ -76,7 +73,7 @@ def erase_rules(mask: np.ndarray, stats: np.ndarray, ink: np.ndarray | None = No
         crossing = (before & after).T if transposed else before & after
         erase |= runs & ~crossing
     if ink is not None:
-        on_rule = float(np.median(ink[found > 0]))
+        on_rule = float(np.median(ink[all_rules > 0]))  # of whole rules: strokes on them are darker
         erase &= cv2.threshold(ink, DARKER_THAN_RULE * on_rule, 255, cv2.THRESH_BINARY_INV)[1]
     return mask & ~erase if erase.any() else mask
 

@@ -49,7 +49,7 @@ def test_rules_of_lined_and_squared_paper_do_not_hide_digits(reader, mnist_path,
     kept = scene_accuracy(lined, reader)["accuracy"]
     assert lined_accuracy >= 0.90 and squared_accuracy >= 0.90, (lined_accuracy, squared_accuracy)
     assert lined_accuracy >= kept + 0.2, (lined_accuracy, kept)  # the erasing is what reads them
-    monkeypatch.setattr(rules, "RULE_FAMILY", 3)
+    monkeypatch.undo()
     monkeypatch.setattr(segment, "FAINT_RULES", 1.0)  # rules looked for at the ink threshold only
     unsearched = scene_accuracy(squared, reader)["accuracy"]
     # downscaled to the working scale, a 1-2 px grid fades and breaks up at the ink threshold
