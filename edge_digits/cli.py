@@ -295,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
     score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
-    score.add_argument("--view", choices=("as-is", "far", "tilted", "desk", "wood"), default="as-is",
+    score.add_argument("--view", choices=("as-is", "far", "tilted", "desk", "wood", "table"), default="as-is",
                        help="read the photos as-is (default), at a quarter of their size (far), turned 12 degrees (tilted), "
-                       "or lying on a dark or wooden desk")
+                       "or lying on a dark or wooden desk or a grey table near the paper's shade")
     score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
     score.add_argument("--paper", choices=("plain", "lined", "squared"), default="plain",
                        help="print the synthetic scenes on this paper (default plain)")

@@ -1,4 +1,4 @@
-"""Ways a newcomer's camera sees the same page: photos re-shot far away, turned, or lying on a desk.
+"""Ways a newcomer's camera sees the same page: photos re-shot far away, turned, or lying on a desk or table.
 
 `edge-digits score PHOTOS --view NAME` reads a labelled photo folder through one of these, so the
 reader is measured on conditions its development photos do not show (numpy + OpenCV, runtime tier).
@@ -13,6 +13,7 @@ import numpy as np
 
 DARK_DESK = (40, 40, 40)  # BGR
 WOOD = (50, 85, 130)  # BGR: a brown desk, given a blurred grain
+TABLE_SHADE = 0.7  # a grey table this shade of the page's own paper (its median), with sensor grain
 SURROUND = 1.5  # the desk photo is this many times the page's size
 TILT_DEGREES = 12.0  # a camera held this far off the rows' direction
 
@@ -32,16 +33,22 @@ def tilted(image: np.ndarray, degrees: float = TILT_DEGREES) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def on_desk(image: np.ndarray, wood: bool = False, seed: int = 0) -> np.ndarray:
-    """The photo as a page lying off-centre on a desk SURROUND times its size: flat dark, or grained wood."""
+def on_desk(image: np.ndarray, surface: str = "dark", seed: int = 0) -> np.ndarray:
+    """The photo as a page lying off-centre on a desk SURROUND times its size: flat dark, grained wood,
+    or a grey table close to the paper's own shade (whose edge only shading tells from the page)."""
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     height, width = image.shape[:2]
     desk = np.zeros((int(height * SURROUND), int(width * SURROUND), 3), np.float32)
-    desk[:] = WOOD if wood else DARK_DESK
-    if wood:
-        grain = np.random.default_rng(seed).normal(0.0, 25.0, desk.shape[:2]).astype(np.float32)
-        desk += cv2.GaussianBlur(grain, (0, 0), 3)[..., None]
+    rng = np.random.default_rng(seed)
+    if surface == "wood":
+        desk[:] = WOOD
+        desk += cv2.GaussianBlur(rng.normal(0.0, 25.0, desk.shape[:2]).astype(np.float32), (0, 0), 3)[..., None]
+    elif surface == "table":
+        desk[:] = TABLE_SHADE * np.median(image[..., :3].reshape(-1, 3), axis=0)
+        desk += rng.normal(0.0, 3.0, desk.shape[:2]).astype(np.float32)[..., None]
+    else:
+        desk[:] = DARK_DESK
     desk = desk.clip(0, 255).astype(np.uint8)
     top, left = height // 6, width // 4
     desk[top:top + height, left:left + width] = image[..., :3]
@@ -53,7 +60,8 @@ VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "far": far,
     "tilted": tilted,
     "desk": on_desk,
-    "wood": lambda image: on_desk(image, wood=True),
+    "wood": lambda image: on_desk(image, surface="wood"),
+    "table": lambda image: on_desk(image, surface="table"),
 }
 
 

@@ -97,7 +97,7 @@ def test_views_keep_the_page_whole():
     from edge_digits import views
 
     page = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    for name in ("desk", "wood"):
+    for name in ("desk", "wood", "table"):
         desk = views.view(page, name)
         assert desk.shape == (90, 120, 3)
         np.testing.assert_array_equal(desk[10:70, 20:100], page)  # the page lies intact inside the desk
