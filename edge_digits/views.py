@@ -14,6 +14,7 @@ import numpy as np
 DARK_DESK = (40, 40, 40)  # BGR
 WOOD = (50, 85, 130)  # BGR: a brown desk, given a blurred grain
 TABLE_SHADE = 0.7  # a grey table this shade of the page's own paper (its median), with sensor grain
+SURFACES = ("dark", "wood", "table")
 SURROUND = 1.5  # the desk photo is this many times the page's size
 TILT_DEGREES = 12.0  # a camera held this far off the rows' direction
 
@@ -36,6 +37,8 @@ def tilted(image: np.ndarray, degrees: float = TILT_DEGREES) -> np.ndarray:
 def on_desk(image: np.ndarray, surface: str = "dark", seed: int = 0) -> np.ndarray:
     """The photo as a page lying off-centre on a desk SURROUND times its size: flat dark, grained wood,
     or a grey table close to the paper's own shade (whose edge only shading tells from the page)."""
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be one of {', '.join(SURFACES)}, got {surface!r}")
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     height, width = image.shape[:2]

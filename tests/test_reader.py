@@ -104,6 +104,8 @@ def test_views_keep_the_page_whole():
     assert views.view(page, "far").shape == (15, 20, 3) and views.view(page, "as-is") is page
     with pytest.raises(ValueError, match="view must be one of"):
         views.view(page, "sideways")
+    with pytest.raises(ValueError, match="surface must be one of"):
+        views.on_desk(page, surface="glass")
     from edge_digits.cli import build_parser
 
     score = build_parser()._subparsers._group_actions[0].choices["score"]
