@@ -2,8 +2,9 @@
 
 On a notebook page the rules run across the whole frame, and every digit that touches one is
 joined to it and to its neighbours: one component as wide as the image, dropped as a page edge.
-A rule is found as a long straight run of ink (opening with a line kernel a third of the image's
-longer side, on the mask sheared so that rules tilted up to 6 degrees run level), and only a family
+A rule is found as a long straight run of ink, in a mask at a lower threshold than the digits' (a
+downscaled thin line fades), by opening with a line kernel a third of the image's
+longer side on the mask sheared so that rules tilted up to 6 degrees run level; only a family
 of thin ones counts (RULE_FAMILY or more, MAX_THICKNESS thick at the median): a close-up 8 has three
 long strokes, but thick ones. Rule pixels with ink just beside them on both sides are a stroke crossing the
 rule and stay. Boxes drawn around digits are found per component (erase_frames). Runtime tier.
