@@ -12,15 +12,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "DigitReader": "reader",
-    "Reading": "reader",
-    "ReadDigit": "reader",
-    "load_classifier": "runtime",
-    "Classifier": "runtime",
+    "DigitReader": "runtime.reader",
+    "Reading": "runtime.reader",
+    "ReadDigit": "runtime.reader",
+    "load_classifier": "runtime.classifier",
+    "Classifier": "runtime.classifier",
     "EdgeDigitsError": "errors",
-    "normalize_crop": "normalize",
-    "find_candidates": "segment",
-    "evaluate_photos": "readeval",
+    "normalize_crop": "runtime.normalize",
+    "find_candidates": "runtime.segment",
+    "evaluate_photos": "measure.photos",
 }
 
 __all__ = sorted(_LAZY)

@@ -18,7 +18,7 @@ EXPORT_DIR = REPO / "export"
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
     """The local MNIST file the tests use ($EDGE_DIGITS_MNIST or the Keras cache)."""
-    from edge_digits.data import resolve_mnist_path
+    from edge_digits.build.mnist import resolve_mnist_path
 
     path = resolve_mnist_path(None)
     if path is None:
@@ -28,14 +28,14 @@ def mnist_path() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_path):
-    from edge_digits.data import load_mnist
+    from edge_digits.build.mnist import load_mnist
 
     return load_mnist(mnist_path)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600):
-    """Run `python -m edge_digits.cli ARGS` in a subprocess, as a user would."""
+    """Run `python -m edge_digits.apps.cli ARGS` in a subprocess, as a user would."""
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "edge_digits.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "edge_digits.apps.cli", *args], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, **(env or {})}, timeout=timeout)

@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from edge_digits.manifest import sha256_file
-from edge_digits.staging import PREFIX
+from edge_digits.build.staging import PREFIX
+from edge_digits.runtime.manifest import sha256_file
 
 _CACHE: dict[str, Path] = {}
 
@@ -17,8 +17,8 @@ def tiny_model(root: Path, mnist_path: Path) -> Path:
     if "model" not in _CACHE:
         import keras
 
-        from edge_digits import models
-        from edge_digits.data import load_mnist, preprocess
+        from edge_digits.build import models
+        from edge_digits.build.mnist import load_mnist, preprocess
 
         keras.utils.set_random_seed(0)
         mnist = load_mnist(mnist_path)
@@ -33,7 +33,7 @@ def tiny_model(root: Path, mnist_path: Path) -> Path:
 def exported(root: Path, mnist_path: Path) -> Path:
     """export(int8=True, fp16=True) of the tiny model, done once per test session."""
     if "export" not in _CACHE:
-        from edge_digits.exporter import export
+        from edge_digits.build.exporter import export
 
         out = root / "export"
         export(tiny_model(root, mnist_path), out=out, int8=True, fp16=True, data_path=mnist_path, command="pytest")

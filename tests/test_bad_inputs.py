@@ -1,4 +1,4 @@
-"""Bad files and models, fed to the command lines the way a user would: `python -m edge_digits.cli ...`
+"""Bad files and models, fed to the command lines the way a user would: `python -m edge_digits.apps.cli ...`
 and `python camera_demo.py ...` in subprocesses. Each must exit with its specific code, print exactly
 one non-empty stderr line naming the problem, and never a traceback. (Usage mistakes such as bad
 numbers are test_cli.py's; this file is about files, directories and models.)"""
@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, run_cli
 from export_support import copy_of, exported
-from edge_digits.staging import PREFIX
+
+from edge_digits.build.staging import PREFIX
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +128,7 @@ def read(images, export_dir, *names: str, extra: tuple[str, ...] = ()) -> subpro
     ("cut.png", ["cut.png", "truncated PNG"]),  # also: OpenCV's own WARN line must not leak onto stderr
     ("cut.jpg", ["cut.jpg", "truncated JPEG"]),
     ("text.png", ["text.png", "not an image"]),
-    ("folder", ["folder.png", "is a directory"]),
+    ("folder", ["no images", "folder.png"]),  # a folder is read image by image; an empty one is an error
 ])
 def test_read_refuses_a_bad_image(images, export_dir, name, fragments):
     result = read(images, export_dir, name)

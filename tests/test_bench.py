@@ -9,12 +9,18 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_cli
 from export_support import exported
-from edge_digits.bench import ROW_FIELDS, flag_slow_int8, format_markdown, format_table, run_bench
-from edge_digits.bench_pipeline import STAGES, make_frames
+
 from edge_digits.formats import FORMATS, format_by_name
+from edge_digits.measure.bench import (
+    ROW_FIELDS,
+    flag_slow_int8,
+    format_markdown,
+    format_table,
+    run_bench,
+)
+from edge_digits.measure.bench_pipeline import STAGES, make_frames
 
 RUNS = 20
 FRAMES = 2
@@ -120,7 +126,7 @@ def test_slow_int8_flag():
 
 
 def test_reader_reports_stage_timings(export_dir, mnist_path):
-    from edge_digits.reader import DigitReader
+    from edge_digits.runtime.reader import DigitReader
 
     frame = make_frames(1, mnist_path)[0]
     timings: dict[str, float] = {}
@@ -173,7 +179,7 @@ def test_against_ranks_a_slower_model_last(tmp_path, monkeypatch):
     """Interleaving must attribute time to the right side: a model that sleeps 1 ms loses every round."""
     import time
 
-    from edge_digits import bench_compare
+    from edge_digits.measure import bench_compare
 
     class Fake:
         def __init__(self, path, **_):

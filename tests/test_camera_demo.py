@@ -11,10 +11,10 @@ import time
 
 import cv2
 import pytest
-
 from conftest import REPO
-from edge_digits.readeval import levenshtein
-from edge_digits.scenes import make_suite, write_video
+
+from edge_digits.measure.scenes import make_suite, write_video
+from edge_digits.measure.textdistance import levenshtein
 
 FRAMES_PER_SCENE = 2
 # Run the demo with TensorFlow made unimportable: the runtime tier must never need it.
@@ -31,7 +31,7 @@ def model_args() -> list[str]:
     if model:
         return ["--model", model]
     from edge_digits.errors import EdgeDigitsError
-    from edge_digits.runtime import default_export_dir
+    from edge_digits.runtime.classifier import default_export_dir
 
     try:
         default_export_dir()
@@ -158,11 +158,8 @@ class FlakyCapture:
 
 
 def test_camera_grab_failures_are_retried_then_end_cleanly(monkeypatch, capsys):
-    import importlib.util
+    from edge_digits.apps import camera as demo
 
-    spec = importlib.util.spec_from_file_location("camera_demo", REPO / "camera_demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
     monkeypatch.setattr(demo, "RETRY_SLEEP", 0.0)
     source = demo.CaptureSource.__new__(demo.CaptureSource)
     source.source, source.retries, source.loop, source.is_camera, source.name = 0, 3, False, True, "camera 0"

@@ -7,16 +7,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from edge_digits import canvas
-from edge_digits.crops import STYLES, crop_accuracy, make_crops
 from test_reader import PHOTOS, reader  # noqa: F401 (fixture)
+
+from edge_digits.measure.crops import STYLES, crop_accuracy, make_crops
+from edge_digits.runtime import canvas
 
 CROP_ACCURACY = {"mnist-28": 0.97, "usps-16": 0.95, "semeion-16": 0.85, "optdigits-32": 0.95, "optdigits-8": 0.91, "crop-200": 0.97, "closeup-600": 0.93}
 
 
 def _photos() -> list[np.ndarray]:
-    from edge_digits.imageio import load_image
+    from edge_digits.runtime.imageio import load_image
 
     files = sorted(path for path in PHOTOS.glob("*") if path.suffix.lower() in (".jpg", ".png"))
     if not files:
@@ -105,7 +105,7 @@ def test_score_crops_from_the_command_line(mnist_path):
 
 def test_chalkboard_scenes_read_like_paper(reader, mnist_path):  # noqa: F811
     """Synthetic scenes inverted (light ink on a dark board, their shading and blur inverted too)."""
-    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+    from edge_digits.measure.scenes import Scene, make_suite, scene_accuracy
 
     suite = make_suite(20, seed=4, data_path=mnist_path)
     boards = [Scene(255 - scene.image, scene.text, scene.boxes, scene.labels, scene.lines) for scene in suite]
@@ -118,7 +118,7 @@ def test_chalkboard_scenes_read_like_paper(reader, mnist_path):  # noqa: F811
 def test_small_photos_are_read_without_a_paper_frame(reader, mnist_path):  # noqa: F811
     """A 224x168 photo of two rows of digits with margins: framing it would set its shaded edges
     against flat paper, so only crops whose ink reaches the frame are framed."""
-    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+    from edge_digits.measure.scenes import Scene, make_suite, scene_accuracy
 
     suite = make_suite(30, seed=0, data_path=mnist_path)
     small = [Scene(cv2.resize(scene.image, (224, 168), interpolation=cv2.INTER_AREA), scene.text, scene.boxes,
@@ -129,7 +129,7 @@ def test_small_photos_are_read_without_a_paper_frame(reader, mnist_path):  # noq
 def test_tiny_digits_are_segmented_on_an_upscaled_copy(reader, mnist_path):  # noqa: F811
     """Scenes shrunk to 128x96, digits ~10 px tall: at full resolution their masks are too coarse to
     read (87% before segment.py upscaled such images; 97% after)."""
-    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+    from edge_digits.measure.scenes import Scene, make_suite, scene_accuracy
 
     suite = make_suite(40, seed=1, data_path=mnist_path)
     tiny = [Scene(cv2.resize(scene.image, (128, 96), interpolation=cv2.INTER_AREA), scene.text, scene.boxes,
@@ -141,7 +141,7 @@ def test_tiny_digits_are_segmented_on_an_upscaled_copy(reader, mnist_path):  # n
 def test_page_on_a_desk_and_board_on_a_wall(surround, invert, reader, mnist_path):  # noqa: F811
     """A scene framed by 100 px of desk (dark) or wall (light, around an inverted scene: a board).
     The page's outline in the ink map is larger than any digit and must not set their typical size."""
-    from edge_digits.scenes import Scene, make_suite, scene_accuracy
+    from edge_digits.measure.scenes import Scene, make_suite, scene_accuracy
 
     suite = make_suite(20, seed=2, data_path=mnist_path)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_digits import data
+from edge_digits.build import mnist as data
 from edge_digits.errors import EdgeDigitsError
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edge_digits.draw import draw_reading
+from edge_digits.runtime.draw import draw_reading
 
 
 def reading(*items):

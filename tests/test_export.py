@@ -12,13 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edge_digits import exporter
-from edge_digits.errors import EdgeDigitsError
-from edge_digits.formats import FORMATS, LABELS, PREPROCESSING, format_by_name, selected_formats
-from edge_digits.manifest import read_manifest, sha256_file
-from edge_digits.staging import PREFIX, recover
 from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
+
+from edge_digits.build import exporter
+from edge_digits.build.staging import PREFIX, recover
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.formats import (
+    LABELS,
+    PREPROCESSING,
+    format_by_name,
+    selected_formats,
+)
+from edge_digits.runtime.manifest import read_manifest, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -94,8 +99,8 @@ def test_onnx_contract(export_dir):
 def test_tflite_int8_contract(export_dir, mnist):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge_digits.data import preprocess
-    from edge_digits.runtime import load_classifier
+    from edge_digits.build.mnist import preprocess
+    from edge_digits.runtime.classifier import load_classifier
 
     interpreter = Interpreter(model_path=str(export_dir / "digits_int8.tflite"))
     assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": ["probabilities"]}}
@@ -210,7 +215,7 @@ def test_recover_restores_previous_set_after_crash_between_renames(tmp_path):
 def test_signal_mid_export_keeps_previous_set(signum, tmp_path, export_dir, source_model, mnist_path):
     out = copy_of(export_dir, tmp_path / "out")
     before = fingerprint(out)
-    script = ("import sys; from edge_digits.exporter import export; "
+    script = ("import sys; from edge_digits.build.exporter import export; "
               "export(sys.argv[1], out=sys.argv[2], int8=True, fp16=True, data_path=sys.argv[3])")
     log = tmp_path / "stderr.log"
     with open(log, "wb") as stderr:

@@ -7,10 +7,15 @@ import json
 
 import numpy as np
 import pytest
-
-from edge_digits import augment, handstyle
-from edge_digits.crops import HAND_LAYOUTS, HAND_STYLES, crop_accuracy, make_style_crops
 from test_reader import reader  # noqa: F401 (fixture)
+
+from edge_digits.build import augment, handstyle
+from edge_digits.measure.crops import (
+    HAND_LAYOUTS,
+    HAND_STYLES,
+    crop_accuracy,
+    make_style_crops,
+)
 
 # trained without hand styles, the previous `edge` read 52.7% / 66.7% of flagged 1s and 93.7% / 97.0% of crossed
 # 7s (mnist-28 / crop-200, `score --styles 300`), the seed CNN 64.7% / 78.7% and 80.0% / 84.0%

@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_digits.errors import EdgeDigitsError
-from edge_digits.imageio import MAX_PIXELS, as_bgr, image_header, load_image, open_video_writer
+from edge_digits.runtime.imageio import (
+    MAX_PIXELS,
+    as_bgr,
+    image_header,
+    load_image,
+    open_video_writer,
+)
 
 
 def encoded(image: np.ndarray, suffix: str = ".png") -> bytes:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edge_digits.errors import EdgeDigitsError
-from edge_digits.manifest import MANIFEST_NAME
-from edge_digits.parity import THRESHOLDS, build_report, format_table, run_parity
 from export_support import copy_of, exported
+
+from edge_digits.build.parity import THRESHOLDS, build_report, format_table, run_parity
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.runtime.manifest import MANIFEST_NAME
 
 SHIPPED = Path(__file__).resolve().parent.parent / "export"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import EXPORT_DIR
+from export_support import exported
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXPORT_DIR
-from edge_digits import imageio, segment
-from export_support import exported
+from edge_digits.runtime import imageio, segment
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
@@ -177,7 +177,7 @@ def test_reader_reads_nothing_in_an_empty_image(reader, shape):
     ([[0.0] * 28] * 28, "numpy array"),
 ])
 def test_classifier_predict_rejects_wrong_inputs(model_dir, backend, bad, expected):
-    from edge_digits.runtime import load_classifier
+    from edge_digits.runtime.classifier import load_classifier
 
     classifier = load_classifier(model_dir, backend=backend)
     with pytest.raises(ValueError, match="expected") as raised:

@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_digits import normalize
-from edge_digits.readeval import char_accuracy, evaluate_photos, levenshtein
+from edge_digits.measure.photos import evaluate_photos
+from edge_digits.measure.textdistance import char_accuracy, levenshtein
+from edge_digits.runtime import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = Path(os.environ.get("EDGE_DIGITS_PHOTOS", ROOT.parent / "shared" / "data" / "photos-dev"))
@@ -41,7 +42,7 @@ def reader():
 
 @pytest.fixture(scope="module")
 def mnist():
-    from edge_digits.data import load_mnist
+    from edge_digits.build.mnist import load_mnist
 
     try:
         return load_mnist()
@@ -94,7 +95,7 @@ def test_score_views_from_the_command_line():
 
 
 def test_views_keep_the_page_whole():
-    from edge_digits import views
+    from edge_digits.measure import views
 
     page = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
     for name in ("desk", "wood", "table"):
@@ -106,10 +107,10 @@ def test_views_keep_the_page_whole():
         views.view(page, "sideways")
     with pytest.raises(ValueError, match="surface must be one of"):
         views.on_desk(page, surface="glass")
-    from edge_digits.cli import build_parser
+    from edge_digits.apps.cli import build_parser
 
     score = build_parser()._subparsers._group_actions[0].choices["score"]
-    from edge_digits.paper import PAPER_STYLES
+    from edge_digits.measure.paper import PAPER_STYLES
 
     choices = {action.dest: action.choices for action in score._actions}
     assert choices["view"] == tuple(views.VIEWS) and choices["paper"] == PAPER_STYLES  # --help stays true
@@ -117,7 +118,7 @@ def test_views_keep_the_page_whole():
 
 @pytest.mark.slow
 def test_synthetic_suite_accuracy(reader, mnist_path):
-    from edge_digits.scenes import make_suite, scene_accuracy
+    from edge_digits.measure.scenes import make_suite, scene_accuracy
 
     suite = scene_accuracy(make_suite(200, seed=0, data_path=mnist_path), reader)
     assert suite["digits"] >= 1000
@@ -198,7 +199,7 @@ def test_reading_order_follows_sloped_lines(reader, mnist):
 
 
 def test_page_tilt_and_rotate():
-    from edge_digits.reader import DESKEW_FROM, page_tilt
+    from edge_digits.runtime.reader import DESKEW_FROM, page_tilt
 
     row = [(int(40 + 90 * k), int(100 + 90 * k * 0.2), 40, 60) for k in range(5)]  # rows falling 11.3 degrees
     assert abs(page_tilt(row) - np.degrees(np.arctan(0.2))) < 0.5
@@ -221,9 +222,9 @@ def test_digits_on_tilted_rows_are_turned_level(reader, mnist_path, monkeypatch)
     the previous model)."""
     from dataclasses import replace
 
-    from edge_digits import reader as reader_module
-    from edge_digits.scenes import make_suite, scene_accuracy
-    from edge_digits.views import tilted as turned
+    from edge_digits.measure.scenes import make_suite, scene_accuracy
+    from edge_digits.measure.views import tilted as turned
+    from edge_digits.runtime import reader as reader_module
 
     suite = make_suite(30, seed=5, data_path=mnist_path)
     tilted = [replace(scene, image=turned(scene.image, degrees)) for degrees in (12, -12) for scene in suite]
@@ -322,7 +323,7 @@ sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportErr
 sys.modules["keras"] = None
 import numpy as np
 from edge_digits import DigitReader
-import edge_digits.reader, edge_digits.segment, edge_digits.normalize, edge_digits.runtime, edge_digits.readeval
+import edge_digits.runtime.reader, edge_digits.runtime.segment, edge_digits.runtime.normalize, edge_digits.runtime.classifier, edge_digits.measure.photos
 reader = DigitReader({model!r}, verify={verify!r})
 image = np.full((120, 200, 3), 250, np.uint8)
 image[30:90, 60:66] = 20  # a vertical bar: a 1
@@ -335,7 +336,7 @@ assert "tensorflow" not in sys.modules or sys.modules["tensorflow"] is None
 
 def test_split_cost_counts_strokes_crossed():
     """A cut through a ring crosses two strokes; a cut through two blobs joined by one bar crosses one."""
-    from edge_digits.split import split_proposals
+    from edge_digits.runtime.split import split_proposals
 
     ring = np.zeros((40, 70), np.uint8)
     cv2.ellipse(ring, (35, 20), (32, 17), 0, 0, 360, 255, 3)

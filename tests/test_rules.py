@@ -9,9 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from edge_digits import rules, segment
 from test_reader import reader  # noqa: F401 (fixture)
+
+from edge_digits.runtime import rules, segment
 
 
 def _stats(mask: np.ndarray) -> np.ndarray:
@@ -37,8 +37,8 @@ def _form(digits: np.ndarray, rng: np.random.Generator, comb: bool = False) -> n
 
 
 def test_rules_of_lined_and_squared_paper_do_not_hide_digits(reader, mnist_path, monkeypatch):  # noqa: F811
-    from edge_digits.paper import on_paper
-    from edge_digits.scenes import make_suite, scene_accuracy
+    from edge_digits.measure.paper import on_paper
+    from edge_digits.measure.scenes import make_suite, scene_accuracy
 
     suite = make_suite(30, seed=5, data_path=mnist_path)
     lined = [on_paper(scene, "lined", np.random.default_rng([5, index])) for index, scene in enumerate(suite)]
@@ -70,8 +70,8 @@ def test_score_reads_scenes_on_lined_paper_from_the_command_line(mnist_path):
 
 
 def test_on_paper_draws_rules_under_the_ink_and_rejects_unknown_papers(mnist_path):
-    from edge_digits.paper import on_paper
-    from edge_digits.scenes import make_suite
+    from edge_digits.measure.paper import on_paper
+    from edge_digits.measure.scenes import make_suite
 
     scene = make_suite(1, seed=3, data_path=mnist_path)[0]
     lined = on_paper(scene, "lined", np.random.default_rng(0))

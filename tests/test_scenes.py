@@ -9,7 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_digits.scenes import Scene, main, make_scene, make_suite, scene_accuracy, write_video
+from edge_digits.measure.scenes import (
+    Scene,
+    main,
+    make_scene,
+    make_suite,
+    scene_accuracy,
+    write_video,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_digits import segment
+from edge_digits.runtime import segment
 
 
 def _components(mask: np.ndarray) -> np.ndarray:

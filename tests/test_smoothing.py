@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge_digits.smoothing import ReadingSmoother, iou, same_layout
+from edge_digits.runtime.smoothing import ReadingSmoother, iou, same_layout
 
 BOXES = [(10, 10, 20, 30), (40, 10, 20, 30), (70, 12, 20, 30)]
 ELSEWHERE = [(300, 200, 20, 30), (330, 200, 20, 30)]

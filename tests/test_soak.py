@@ -1,4 +1,4 @@
-"""`python -m edge_digits.soak`: a short run proves the pipeline and the report; the 5000-frame soak is run by hand."""
+"""`python -m edge_digits.measure.soak`: a short run proves the pipeline and the report; the 5000-frame soak is run by hand."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXPORT_DIR, REPO
-from edge_digits.soak import checkpoints, report
 from export_support import exported
+
+from edge_digits.measure.soak import checkpoints, report
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory, mnist_path) -> Path:
 
 
 def soak(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_digits.soak", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "edge_digits.measure.soak", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def test_short_soak_reports_memory_and_speed(model_dir, mnist_path):
@@ -43,7 +43,7 @@ def test_soak_fails_clearly_when_the_demo_cannot_run(tmp_path, mnist_path):
     result = soak("--frames", "5", "--scenes", "1", "--model", str(tmp_path / "missing"), "--data", str(mnist_path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("edge_digits.soak: error: camera_demo.py failed after 0 of 5 frames")
+    assert len(lines) == 1 and lines[0].startswith("edge_digits.measure.soak: error: the camera demo failed after 0 of 5 frames")
     assert "model not found" in lines[0]
 
 

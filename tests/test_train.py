@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from edge_digits import augment, models, train
+from edge_digits.build import augment, models, train
 from edge_digits.errors import EdgeDigitsError
 
 # The tutorial CNN: (layer type, filters/units, kernel, activation, output shape, params).
@@ -91,7 +91,7 @@ def test_fill_stretches_the_ink_box_to_the_fill_square(mnist):
 def test_binarize_shows_digits_as_the_reader_hands_them_to_the_model(mnist):
     """Thresholded and refitted by normalize_mask: the ink fills the 20x20 box along its longer side,
     centred by mass; the same call as the reader's pipeline makes for a mask."""
-    from edge_digits.normalize import normalize_mask
+    from edge_digits.runtime.normalize import normalize_mask
 
     floats = mnist.x_train[:32].astype(np.float32) / 255.0
     for upscale in (1, 4):
@@ -196,7 +196,7 @@ def test_interrupted_write_keeps_old_files_and_leaves_no_temp_files(tmp_path, mo
 def test_cosine_schedule_peaks_at_the_recipe_rate(warmup_epochs):
     from dataclasses import replace
 
-    from edge_digits.train import RECIPES, learning_rate_schedule
+    from edge_digits.build.train import RECIPES, learning_rate_schedule
 
     recipe = replace(RECIPES["edge"], warmup_epochs=warmup_epochs, learning_rate=2e-3)
     schedule = learning_rate_schedule(recipe, epochs=10, steps_per_epoch=100)

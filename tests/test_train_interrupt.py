@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-from edge_digits.manifest import sha256_file
-from edge_digits.staging import Terminated, sigterm_as_interrupt
+
+from edge_digits.build.staging import Terminated, sigterm_as_interrupt
+from edge_digits.runtime.manifest import sha256_file
 
 pytestmark = pytest.mark.slow
 NAMES = ("X.keras", "X.history.json", "X.curves.png")
@@ -24,7 +24,7 @@ NAMES = ("X.keras", "X.history.json", "X.curves.png")
 @pytest.fixture(scope="module")
 def earlier_run(tmp_path_factory, mnist_path) -> Path:
     """The three files of a real (tiny, 1-epoch) earlier training run."""
-    from edge_digits.train import train_model
+    from edge_digits.build.train import train_model
 
     directory = tmp_path_factory.mktemp("earlier")
     train_model("seed", epochs=1, limit=300, data_path=mnist_path, out=directory / "X.keras", verbose=0)
@@ -54,7 +54,7 @@ def test_interrupted_train_keeps_previous_outputs(signum, code, message, earlier
     for name in NAMES:
         (tmp_path / name).write_bytes((earlier_run / name).read_bytes())
     before = {name: sha256_file(tmp_path / name) for name in NAMES}
-    command = [sys.executable, "-m", "edge_digits.cli", "train", "--limit", "2000", "--epochs", "50",
+    command = [sys.executable, "-m", "edge_digits.apps.cli", "train", "--limit", "2000", "--epochs", "50",
                "--data", str(mnist_path), "--out", str(tmp_path / "X.keras")]
     # a terminal's Ctrl-C: SIGINT must not be inherited as ignored (pytest may run as a background job)
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

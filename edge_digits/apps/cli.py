@@ -1,0 +1,341 @@
+"""`edge-digits`: a thin command line over the library. Each subcommand imports its module lazily,
+so `edge-digits read` never pays for (or needs) TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.options import (
+    Parser,
+    add_data_option,
+    add_model_options,
+    at_least,
+    positive_int,
+    reader_from_args,
+)
+
+PROGRAM = "edge-digits"
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its start-up log lines captured, so errors stay one line."""
+    from edge_digits.build.keras_io import import_tensorflow
+
+    import_tensorflow()
+
+
+def command_train(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from edge_digits.build.train import train_model
+
+    result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
+                         limit=args.limit, seed=args.seed, out=args.out)
+    print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
+          f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
+    for path in (result.model_path, result.history_path, result.plot_path):
+        print(f"wrote {path}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from edge_digits.build.keras_io import check_keras_file
+
+    check_keras_file(args.model)  # a missing or non-Keras file is refused before the slow TensorFlow import
+    _quiet_tensorflow()
+    from edge_digits.build.evaluate import evaluate_model, format_evaluation
+
+    result = evaluate_model(args.model, data_path=args.data, out_dir=args.out, plots=not args.no_plots)
+    print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from edge_digits.build.exporter import (  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
+        export,
+        summary,
+    )
+
+    command = " ".join([PROGRAM, *sys.argv[1:]]) if sys.argv and sys.argv[0] else PROGRAM + " export"
+    manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
+                      calibration=args.calibration, seed=args.seed, command=command)
+    print(summary(manifest))
+    print(f"wrote {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+def command_parity(args: argparse.Namespace) -> int:
+    from edge_digits.build.parity import (  # checks the directory first; TF is imported quietly when needed
+        format_table,
+        run_parity,
+    )
+
+    report = run_parity(args.directory, data_path=args.data, limit=args.limit)
+    print(format_table(report))
+    return 0 if report.passed else 1
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from edge_digits.files import write_json_atomic
+
+    if args.against:
+        from edge_digits.measure.bench_compare import (
+            DEFAULT_RUNS,
+            compare_latency,
+            format_comparison,
+        )
+
+        results = compare_latency(args.directory, args.against, rounds=args.rounds,
+                                  runs=args.runs or DEFAULT_RUNS, threads=args.threads)
+        if args.json:
+            write_json_atomic(args.json, results)
+            print(f"wrote {args.json}", file=sys.stderr)
+        print(format_comparison(results, markdown=args.markdown), end="")
+        return 0
+    from edge_digits.measure.bench import format_markdown, format_table, run_bench
+
+    results = run_bench(args.directory, data_path=args.data, threads=args.threads, runs=args.runs or 1000,
+                        pipeline_frames=args.frames, plots_dir=None if args.no_plots else args.plots)
+    if args.json:
+        write_json_atomic(args.json, results)
+    print(format_markdown(results) if args.markdown else format_table(results), end="")
+    for path in [*results["plots"], *([args.json] if args.json else [])]:
+        print(f"wrote {path}", file=sys.stderr)  # stderr keeps --markdown output pasteable
+    return 0
+
+
+def command_read(args: argparse.Namespace) -> int:
+    from edge_digits.runtime.imageio import images_in, load_image
+
+    images = [path for given in args.images for path in (images_in(given) if Path(given).is_dir() else [given])]
+    reader = reader_from_args(args)
+    if args.annotate:
+        Path(args.annotate).mkdir(parents=True, exist_ok=True)
+    results, failures, problem = [], 0, ""
+    for image_path in images:
+        try:
+            image = load_image(image_path)
+            reading = reader.read(image)
+            if args.annotate:
+                annotated = Path(args.annotate) / (Path(image_path).stem + ".annotated.png")
+                _write_annotation(image, reading, annotated)
+                print(f"wrote {annotated}", file=sys.stderr)
+        except EdgeDigitsError as error:
+            # one image: its problem is the one error line; several: one line per bad image + a summary
+            failures, problem = failures + 1, describe(error)
+            if len(images) > 1:
+                print(f"{PROGRAM}: skipped {image_path}: {problem}", file=sys.stderr)
+            continue
+        if args.json:
+            results.append({"image": str(image_path), **reading.to_dict()})
+        elif len(images) > 1:
+            print(f"{image_path}:\n{reading.text}")
+        else:
+            print(reading.text)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if failures:
+        summary = problem if len(images) == 1 else f"{failures} of {len(images)} images could not be read"
+        print(f"{PROGRAM}: error: {summary}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def command_score(args: argparse.Namespace) -> int:
+    if not args.photos and not args.scenes and not args.crops and not args.styles:
+        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N")
+    reader = reader_from_args(args)
+    report: dict = {}
+    if args.photos:
+        from edge_digits.measure.photos import evaluate_photos, format_table
+
+        results, overall = evaluate_photos(args.photos, reader, view=args.view)
+        report["photos"] = {"directory": args.photos, "view": args.view, "accuracy": overall,
+                            "images": [{"file": r.file, "label": r.label, "text": r.text, "accuracy": r.accuracy} for r in results]}
+        if not args.json:
+            print(format_table(results, overall) + ("" if args.view == "as-is" else f" (view: {args.view})"))
+    if args.scenes:
+        import numpy as np
+
+        from edge_digits.measure.paper import on_paper
+        from edge_digits.measure.scenes import make_suite, scene_accuracy
+
+        suite = make_suite(args.scenes, seed=args.seed, data_path=args.data)
+        suite = [on_paper(scene, args.paper, np.random.default_rng([args.seed, index, 1])) for index, scene in enumerate(suite)]
+        report["scenes"] = {"seed": args.seed, "paper": args.paper, **scene_accuracy(suite, reader)}
+        if not args.json:
+            result = report["scenes"]
+            paper = "" if args.paper == "plain" else f" on {args.paper} paper"
+            print(f"synthetic suite{paper}: {result['accuracy']:.2%} of {result['digits']} digits in {result['scenes']} scenes "
+                  f"(seed {args.seed}); {result['exact_scenes']:.0%} of scenes read exactly")
+    if args.crops:
+        from edge_digits.measure.crops import crop_accuracy, make_crops
+
+        crops, labels = make_crops(args.crops, seed=args.seed, data_path=args.data)
+        report["crops"] = {"seed": args.seed, "count": len(labels), "accuracy": crop_accuracy(crops, labels, reader)}
+        if not args.json:
+            print(f"dataset-style crops ({len(labels)} MNIST test digits each, seed {args.seed}, exact reading): "
+                  + ", ".join(f"{name} {value:.1%}" for name, value in report["crops"]["accuracy"].items()))
+    if args.styles:
+        from edge_digits.measure.crops import crop_accuracy, make_style_crops
+
+        styled = make_style_crops(args.styles, seed=args.seed, data_path=args.data)
+        report["styles"] = {"seed": args.seed, "count": args.styles,
+                            "accuracy": {name: crop_accuracy({name: images}, labels, reader)[name] for name, (images, labels) in styled.items()}}
+        if not args.json:
+            print(f"hand styles ({args.styles} MNIST test 1s with a flag and 7s with a crossbar, seed {args.seed}, exact reading): "
+                  + ", ".join(f"{name} {value:.1%}" for name, value in report["styles"]["accuracy"].items()))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def command_camera(args: argparse.Namespace) -> int:
+    from edge_digits.apps.camera import run
+
+    return run(args)
+
+
+def _write_annotation(image, reading, path: Path) -> None:
+    import cv2
+
+    from edge_digits.runtime.draw import draw_reading
+
+    if not cv2.imwrite(str(path), draw_reading(image, reading)):
+        raise EdgeDigitsError(f"cannot write annotated image {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; README's usage section mirrors this."""
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a --debug given before the subcommand is not reset by the subcommand's own default.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
+    parser = Parser(prog=PROGRAM, parents=[common],
+                    description="Train, quantize, export and run a handwritten-digit CNN on the edge.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    train = commands.add_parser("train", parents=[common], help="train a model on MNIST")
+    train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge see README)")
+    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
+    add_data_option(train)
+    train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="test accuracy, per-class accuracy and confusion matrix")
+    evaluate.add_argument("model", help="a .keras model")
+    add_data_option(evaluate)
+    evaluate.add_argument("--out", help="directory for the PNGs (default: beside the model)")
+    evaluate.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(handler=command_evaluate)
+
+    export = commands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
+    export.add_argument("--int8", action="store_true", help="also write the int8 ONNX and int8 TFLite models")
+    export.add_argument("--fp16", action="store_true", help="also write a float16 TFLite model")
+    export.add_argument("--model", help="source .keras (default: OUT/digits.keras, trained first if missing)")
+    export.add_argument("--out", default="export", help="output directory (default: export)")
+    add_data_option(export, "MNIST npz for calibration and validation (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    export.add_argument("--calibration", type=positive_int, default=1000, help="int8 calibration images from the training split (default 1000)")
+    export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
+    export.set_defaults(handler=command_export)
+
+    parity = commands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
+    parity.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
+    add_data_option(parity)
+    parity.add_argument("--limit", type=positive_int, help="use only the first N test images")
+    parity.set_defaults(handler=command_parity)
+
+    bench = commands.add_parser("bench", parents=[common], help="measure size, accuracy, latency and memory of every artifact",
+                                description="Benchmark every artifact of an export directory (accuracy and agreement "
+                                            "with Keras on the full MNIST test set, batch-1 latency, batch-256 throughput, "
+                                            "load time, peak memory of a fresh process) and the camera pipeline on "
+                                            "synthetic 640x480 frames. Exits 0 whenever it completes; `parity` is the gate. With --against OTHER it only compares "
+                                            "batch-1 latency with another export, interleaved.")
+    bench.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
+    bench.add_argument("--json", metavar="OUT", help="also write all results, with machine info, as JSON to OUT")
+    bench.add_argument("--markdown", action="store_true", help="print markdown tables (for the README) instead of plain text")
+    bench.add_argument("--threads", type=positive_int, default=1, metavar="N", help="inference threads per runtime (default 1)")
+    bench.add_argument("--runs", type=positive_int, metavar="N", help="timed batch-1 runs per artifact after 50 warm-up runs (default 1000; with --against, per round, default 200)")
+    bench.add_argument("--frames", type=positive_int, default=60, metavar="N", help="synthetic camera frames for the pipeline benchmark (default 60)")
+    bench.add_argument("--plots", metavar="DIR", default="bench-plots", help="directory for the PNG plots (default: bench-plots)")
+    bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_data_option(bench)
+    bench.add_argument("--against", metavar="OTHER", help="instead: time DIRECTORY's and OTHER's runtime artifacts at batch 1, "
+                                                          "interleaved in one process, and print their latency ratio")
+    bench.add_argument("--rounds", type=at_least(3), default=40, metavar="N", help="interleaved rounds for --against (default 40)")
+    bench.set_defaults(handler=command_bench)
+
+    read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")
+    read.add_argument("--json", action="store_true", help="print a JSON array of readings")
+    read.add_argument("--annotate", metavar="DIR", help="write each image with boxes and digits drawn into DIR")
+    add_model_options(read)
+    read.set_defaults(handler=command_read)
+
+    score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
+    score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
+    score.add_argument("--view", choices=("as-is", "far", "tilted", "desk", "wood", "table"), default="as-is",
+                       help="read the photos as-is (default), at a quarter of their size (far), turned 12 degrees (tilted), "
+                       "or lying on a dark or wooden desk or a grey table near the paper's shade")
+    score.add_argument("--scenes", type=positive_int, help="also read N synthetic scenes of MNIST test digits")
+    score.add_argument("--paper", choices=("plain", "lined", "squared"), default="plain",
+                       help="print the synthetic scenes on this paper (default plain)")
+    score.add_argument("--crops", type=positive_int, metavar="N", help="also read N MNIST test digits rendered as other "
+                                                                        "datasets store them (USPS, Semeion, optdigits, ...)")
+    score.add_argument("--styles", type=positive_int, metavar="N", help="also read N MNIST test 1s given a flag and N 7s "
+                       "given a crossbar, as stored and as close-ups")
+    score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
+    add_data_option(score, "MNIST npz for the synthetic scenes and crops (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    add_model_options(score)
+    score.add_argument("--json", action="store_true", help="print the results as JSON")
+    score.set_defaults(handler=command_score)
+
+    from edge_digits.apps.camera import DESCRIPTION, add_camera_arguments
+
+    camera = commands.add_parser("camera", parents=[common], help="read digits live from a camera, video or image folder",
+                                 description=DESCRIPTION + " A window shows the readings; with --headless (or no display) "
+                                 "each frame is one JSON line on stdout.")
+    add_camera_arguments(camera)
+    camera.set_defaults(handler=command_camera)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every failure is one line on stderr and a non-zero exit (traceback with --debug)."""
+    args = build_parser().parse_args(argv)
+    args.debug = getattr(args, "debug", False)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt as interrupt:
+        if args.debug:
+            raise
+        from edge_digits.build.staging import Terminated
+
+        terminated = isinstance(interrupt, Terminated)  # SIGTERM, turned into an interrupt by train/export
+        print(f"{PROGRAM}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"{PROGRAM}: error: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+def describe(error: BaseException) -> str:
+    """One line for any error: our own messages as they are, others prefixed with their type."""
+    text = " ".join(str(error).split())
+    if isinstance(error, EdgeDigitsError):
+        return text
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return f"{error.__class__.__name__}: {text or 'no details'} (rerun with --debug for the traceback)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Inspect and finish written artifacts: ONNX names/dims/metadata, TFLite I/O contracts for the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.formats import INPUT_NAME, LABELS, OUTPUT_NAME, PREPROCESSING, Format
+
+BATCH_DIM = "batch"
+SIGNATURE = "serving_default"
+
+
+def finish_onnx(proto: Any) -> Any:
+    """Name I/O image/probabilities, call the dynamic first dim 'batch', add labels + preprocessing metadata."""
+    import onnx
+
+    graph = proto.graph
+    initializers = {tensor.name for tensor in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initializers]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise EdgeDigitsError(f"converted ONNX graph has {len(inputs)} inputs and {len(graph.output)} outputs; expected 1 and 1")
+    _rename(graph, inputs[0].name, INPUT_NAME)
+    _rename(graph, graph.output[0].name, OUTPUT_NAME)
+    for value in (inputs[0], graph.output[0]):
+        first = value.type.tensor_type.shape.dim[0]
+        first.Clear()
+        first.dim_param = BATCH_DIM
+    metadata = {"labels": json.dumps(list(LABELS)), "preprocessing": json.dumps(PREPROCESSING),
+                "input": INPUT_NAME, "output": OUTPUT_NAME}
+    kept = [entry for entry in proto.metadata_props if entry.key not in metadata]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    used = {node.domain for node in graph.node} | {""}
+    kept_opsets = [opset for opset in proto.opset_import if opset.domain in used]  # quant pre-process adds unused ones
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept_opsets)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _rename(graph: Any, old: str, new: str) -> None:
+    """Rename a tensor everywhere it appears (graph I/O, node inputs/outputs, value_info)."""
+    if old == new:
+        return
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if value.name == old:
+            value.name = new
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+
+
+def save_onnx(proto: Any, path: Path) -> None:
+    import onnx
+
+    onnx.save(proto, str(path))
+
+
+def _quantization(scale: float, zero_point: int) -> dict[str, float] | None:
+    return None if scale == 0.0 else {"scale": float(scale), "zero_point": int(zero_point)}
+
+
+def describe_io(entry: Format, path: Path) -> dict[str, Any]:
+    """{'inputs': [...], 'outputs': [...]}: name, dtype, shape ('batch' for the dynamic dim), quantization."""
+    if entry.backend == "onnx":
+        return _describe_onnx(path)
+    if entry.backend == "tflite":
+        return _describe_tflite(path)
+    return {"inputs": [{"name": INPUT_NAME, "dtype": "float32", "shape": [BATCH_DIM, 28, 28, 1], "quantization": None}],
+            "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": [BATCH_DIM, 10], "quantization": None}]}
+
+
+def _describe_onnx(path: Path) -> dict[str, Any]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    initializers = {tensor.name for tensor in graph.initializer}
+
+    def describe(value) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        shape = [dim.dim_param or dim.dim_value for dim in tensor.shape.dim]
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+        return {"name": value.name, "dtype": dtype, "shape": shape, "quantization": None}
+
+    return {"inputs": [describe(value) for value in graph.input if value.name not in initializers],
+            "outputs": [describe(value) for value in graph.output]}
+
+
+def _tflite_signature(path: Path) -> tuple[Any, dict[str, Any]]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return interpreter, interpreter.get_signature_list()
+
+
+def _describe_tflite(path: Path) -> dict[str, Any]:
+    interpreter, signatures = _tflite_signature(path)
+    names = signatures.get(SIGNATURE, {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]})
+
+    def describe(detail: dict, name: str) -> dict[str, Any]:
+        shape = [BATCH_DIM if size == -1 else int(size) for size in detail.get("shape_signature", detail["shape"])]
+        return {"name": name, "tensor": detail["name"], "dtype": np.dtype(detail["dtype"]).name, "shape": shape,
+                "quantization": _quantization(*detail["quantization"])}
+
+    return {"signature": SIGNATURE if SIGNATURE in signatures else None,
+            "inputs": [describe(d, n) for d, n in zip(interpreter.get_input_details(), names["inputs"])],
+            "outputs": [describe(d, n) for d, n in zip(interpreter.get_output_details(), names["outputs"])]}
+
+
+def check_tflite_uint8_input(path: Path) -> None:
+    """The int8 TFLite contract apps rely on: uint8 raw pixels (scale 1/255, zero 0), serving_default I/O names."""
+    interpreter, signatures = _tflite_signature(path)
+    detail = interpreter.get_input_details()[0]
+    scale, zero_point = detail["quantization"]
+    if detail["dtype"] != np.uint8 or abs(scale * 255.0 - 1.0) > 1e-6 or zero_point != 0:
+        raise EdgeDigitsError(f"int8 TFLite input is {np.dtype(detail['dtype']).name} scale {scale} zero point {zero_point}; "
+                              "expected uint8 raw pixels with scale 1/255 and zero point 0")
+    expected = {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}
+    if signatures.get(SIGNATURE) != expected:
+        raise EdgeDigitsError(f"int8 TFLite signatures are {signatures}; expected {SIGNATURE}: {expected}")

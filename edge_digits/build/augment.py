@@ -1,0 +1,182 @@
+"""Cheap, seeded batch augmentation of 28x28 digits (numpy + OpenCV, no TensorFlow).
+
+MNIST digits are clean, centred and of similar stroke width; real handwriting is not. Random
+affine warps (rotation, scale, aspect, shear, shift), stroke thickening/thinning, blur and noise
+teach the model the variation it will meet from a camera, at a few microseconds per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge_digits.build.handstyle import cross_seven, flag_one
+from edge_digits.runtime.normalize import normalize_mask
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges and probabilities of each perturbation; the defaults suit MNIST-to-real-handwriting."""
+
+    rotation_degrees: float = 10.0
+    scale_range: tuple[float, float] = (0.88, 1.12)
+    shear: float = 0.12
+    shift_pixels: float = 2.0
+    aspect_probability: float = 0.25
+    aspect_range: tuple[float, float] = (0.8, 1.2)
+    dilate_probability: float = 0.1
+    erode_probability: float = 0.05
+    blur_probability: float = 0.05
+    blur_sigma_range: tuple[float, float] = (0.4, 0.8)
+    noise_probability: float = 0.1
+    noise_sigma: float = 0.04
+    fill_probability: float = 0.1  # stretch the ink's box to fill a FILL_SIDE square, as Semeion and
+    # some scanners store digits (a 1 becomes a wide bar); the reader fits such crops whole
+    binarize_probability: float = 0.25  # show the digit as the reader does: thresholded (at up to
+    binarize_range: tuple[float, float] = (0.25, 0.75)  # BINARIZE_UPSCALE times the size, at a level in this
+    # share of the peak) and refitted by normalize.normalize_mask, stroke-width fix included
+
+
+DEFAULT_CONFIG = AugmentConfig()
+STYLE_PROBABILITY = 0.3  # share of training 1s given a flag, and of 7s given a crossbar
+_KERNEL = np.ones((2, 2), np.uint8)
+_CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
+FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
+MAX_STRETCH = 6.0  # a 1 three pixels wide is stretched at most this much
+BINARIZE_UPSCALE = 4  # a photo's digit has finer pixels than MNIST's: threshold at up to 4x the size
+
+
+def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """Return a randomly perturbed copy of `images`, same shape and dtype.
+
+    Accepts uint8 in [0, 255] or float in [0, 1], shaped (N, 28, 28) or (N, 28, 28, 1).
+    All randomness comes from `rng`, so a seeded Generator gives reproducible batches.
+    """
+    images = np.asarray(images)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        planes = images[..., 0]
+    elif images.ndim == 3:
+        planes = images
+    else:
+        raise ValueError(f"images must be shaped (N, 28, 28) or (N, 28, 28, 1), got {images.shape}")
+    if planes.shape[1:] != (28, 28):
+        raise ValueError(f"images must be 28x28, got {planes.shape[1:]}")
+    if images.dtype == np.uint8:
+        peak = 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        peak = 1.0
+    else:
+        raise ValueError(f"images must be uint8 or float, got {images.dtype}")
+
+    count = len(planes)
+    matrices = random_affine_matrices(count, rng, config)
+    filled = np.flatnonzero(rng.random(count) < config.fill_probability)
+    if filled.size:
+        matrices[filled] = _compose(matrices[filled], fill_matrices(planes[filled], 0.25 * peak))
+    dilate = rng.random(count) < config.dilate_probability
+    erode = ~dilate & (rng.random(count) < config.erode_probability)
+    blur_sigmas = np.where(rng.random(count) < config.blur_probability, rng.uniform(*config.blur_sigma_range, count), 0.0)
+
+    noisy = rng.random(count) < config.noise_probability
+    noise = rng.normal(0.0, config.noise_sigma * peak, (int(noisy.sum()), 28, 28)).astype(np.float32) if noisy.any() else None
+    binarized = rng.random(count) < config.binarize_probability
+    levels = rng.uniform(*config.binarize_range, count) * peak
+    upscales = rng.integers(1, BINARIZE_UPSCALE + 1, count)
+
+    work = planes.astype(np.float32, copy=False)
+    out = np.empty((count, 28, 28), np.float32)
+    for index in range(count):
+        source = as_read(work[index], float(levels[index]), int(upscales[index]), peak) if binarized[index] else work[index]
+        image = cv2.warpAffine(source, matrices[index], (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        if dilate[index]:
+            image = cv2.dilate(image, _KERNEL)
+        elif erode[index]:
+            image = cv2.erode(image, _KERNEL)
+        if blur_sigmas[index] > 0.0:
+            image = cv2.GaussianBlur(image, (3, 3), float(blur_sigmas[index]))
+        out[index] = image
+
+    if noise is not None:
+        out[noisy] += noise
+    np.clip(out, 0.0, peak, out=out)
+    if images.dtype == np.uint8:
+        out = np.rint(out).astype(np.uint8)
+    else:
+        out = out.astype(images.dtype, copy=False)
+    return out.reshape(images.shape)
+
+
+def as_read(plane: np.ndarray, level: float, upscale: int, peak: float) -> np.ndarray:
+    """A float 28x28 digit as the reader hands it to the model: thresholded at `level` after an
+    `upscale`x cubic enlargement, then refitted by normalize_mask; `plane` itself if nothing is left."""
+    if upscale > 1:
+        plane = cv2.resize(plane, (28 * upscale, 28 * upscale), interpolation=cv2.INTER_CUBIC)
+    mask = (plane > level).view(np.uint8)
+    if not mask.any():
+        return plane if upscale == 1 else cv2.resize(plane, (28, 28), interpolation=cv2.INTER_AREA)
+    return normalize_mask(mask) * np.float32(peak)
+
+
+def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                    probability: float = STYLE_PROBABILITY) -> np.ndarray:
+    """A copy of uint8 (N, 28, 28) `images` where about `probability` of the 1s get a flag and of the 7s a
+    crossbar (handstyle.py): styles MNIST's American writers hardly use, so the model learns them."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be uint8 shaped (N, 28, 28), got {images.dtype} {images.shape}")
+    if len(labels) != len(images):
+        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    out = images.copy()
+    picked = rng.random(len(images)) < probability
+    for index in np.flatnonzero(picked & (np.asarray(labels) == 1)):
+        out[index] = flag_one(images[index], rng)
+    for index in np.flatnonzero(picked & (np.asarray(labels) == 7)):
+        out[index] = cross_seven(images[index], rng)
+    return out
+
+
+def random_affine_matrices(count: int, rng: np.random.Generator, config: AugmentConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """(count, 2, 3) float32 matrices: rotate, scale, stretch and shear about the centre, then shift."""
+    angles = np.deg2rad(rng.uniform(-config.rotation_degrees, config.rotation_degrees, count))
+    scales = rng.uniform(*config.scale_range, count)
+    aspects = np.where(rng.random(count) < config.aspect_probability, rng.uniform(*config.aspect_range, count), 1.0)
+    shears = rng.uniform(-config.shear, config.shear, count)
+    shifts = rng.uniform(-config.shift_pixels, config.shift_pixels, (count, 2))
+
+    cos, sin = np.cos(angles), np.sin(angles)
+    scale_x, scale_y = scales * np.sqrt(aspects), scales / np.sqrt(aspects)
+    # linear part = rotation @ shear @ diag(scale_x, scale_y)
+    linear = np.empty((count, 2, 2))
+    linear[:, 0, 0] = cos * scale_x
+    linear[:, 0, 1] = (cos * shears - sin) * scale_y
+    linear[:, 1, 0] = sin * scale_x
+    linear[:, 1, 1] = (sin * shears + cos) * scale_y
+    centre = np.full((count, 2), _CENTRE)
+    translation = centre - np.einsum("nij,nj->ni", linear, centre) + shifts
+    return np.concatenate([linear, translation[:, :, None]], axis=2).astype(np.float32)
+
+
+def fill_matrices(planes: np.ndarray, ink: float) -> np.ndarray:
+    """(N, 2, 3) matrices that stretch each digit's ink box (pixels > `ink`) to a centred FILL_SIDE square."""
+    matrices = np.zeros((len(planes), 2, 3), np.float32)
+    for index, plane in enumerate(planes):
+        rows, cols = np.nonzero(plane > ink)
+        if rows.size == 0:
+            matrices[index, 0, 0] = matrices[index, 1, 1] = 1.0
+            continue
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        scale_x, scale_y = min(FILL_SIDE / width, MAX_STRETCH), min(FILL_SIDE / height, MAX_STRETCH)
+        centre_x, centre_y = (cols.min() + cols.max()) / 2.0, (rows.min() + rows.max()) / 2.0
+        matrices[index] = [[scale_x, 0.0, _CENTRE - scale_x * centre_x], [0.0, scale_y, _CENTRE - scale_y * centre_y]]
+    return matrices
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """outer after inner, for stacks of (2, 3) affine matrices."""
+    linear = np.einsum("nij,njk->nik", outer[:, :, :2], inner[:, :, :2])
+    translation = np.einsum("nij,nj->ni", outer[:, :, :2], inner[:, :, 2]) + outer[:, :, 2]
+    return np.concatenate([linear, translation[:, :, None]], axis=2).astype(np.float32)

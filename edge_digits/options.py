@@ -1,0 +1,70 @@
+"""Command-line argument types and the options every front end shares (`edge-digits`, the camera
+demo and the `python -m` tools), declared once so their names, defaults and help never drift."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+BACKENDS = ("onnx", "tflite")
+DATA_HELP = "MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type factory: a whole number >= minimum."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = at_least(1)
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True) -> None:
+    """--model, --backend, --no-verify and, for front ends that read, --min-confidence."""
+    parser.add_argument("--model", help="an .onnx/.tflite file or export directory "
+                                        "(default: $EDGE_DIGITS_EXPORT, ./export, then the installed package's models)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
+    parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
+    if confidence:
+        parser.add_argument("--min-confidence", type=probability, default=None,
+                            help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")
+
+
+def reader_from_args(args: argparse.Namespace) -> Any:
+    """The DigitReader that add_model_options' options ask for; an unset --min-confidence keeps the reader's default."""
+    from edge_digits.runtime.reader import DigitReader
+
+    options = {} if getattr(args, "min_confidence", None) is None else {"min_confidence": args.min_confidence}
+    return DigitReader(model=args.model, backend=args.backend, verify=not args.no_verify, **options)
+
+
+def add_data_option(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
+    """--data: where MNIST comes from."""
+    parser.add_argument("--data", help=help)

@@ -1,0 +1,70 @@
+"""manifest.json: what an export directory holds, with checksums the runtime verifies."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from edge_digits.errors import EdgeDigitsError
+
+MANIFEST_NAME = "manifest.json"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The parsed manifest of `directory`, None when there is none, EdgeDigitsError when unreadable."""
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EdgeDigitsError(f"cannot read {path}: {error}; re-export with `edge-digits export`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
+        raise EdgeDigitsError(f"{path} has no 'artifacts' list; re-export with `edge-digits export`")
+    return manifest
+
+
+def manifest_entry(manifest: dict[str, Any] | None, file_name: str) -> dict[str, Any] | None:
+    """The manifest's record of `file_name`, if it lists it."""
+    if manifest is None:
+        return None
+    return next((entry for entry in manifest["artifacts"] if entry.get("file") == file_name), None)
+
+
+def verify_artifact(path: str | os.PathLike, manifest: dict[str, Any] | None) -> None:
+    """Refuse a file whose sha256 disagrees with the manifest (tampered or half-copied)."""
+    path = Path(path)
+    entry = manifest_entry(manifest, path.name)
+    if entry is None or "sha256" not in entry:
+        return
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise EdgeDigitsError(
+            f"{path} does not match {MANIFEST_NAME} (sha256 {actual[:12]}... != {entry['sha256'][:12]}...): "
+            "the file was changed or damaged; re-export it (read, score and camera_demo.py take --no-verify to load it anyway)"
+        )
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Python's and each installed distribution's version (None when absent): what a number depends on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
