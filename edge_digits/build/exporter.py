@@ -7,11 +7,9 @@ MNIST test, writes manifest.json, and only then swaps the set in (see staging.py
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,15 @@ from edge_digits.build.keras_io import (
     load_keras_model,
     predict_probabilities,
 )
-from edge_digits.build.mnist import balanced_sample, load_mnist, preprocess
+from edge_digits.build.mnist import (
+    balanced_sample,
+    check_mnist_file,
+    load_mnist,
+    preprocess,
+)
 from edge_digits.build.parity import (
     THRESHOLDS,
+    ParityReport,
     build_report,
     compare,
     predict_in_batches,
@@ -45,6 +49,7 @@ from edge_digits.formats import (
     format_by_name,
     selected_formats,
 )
+from edge_digits.progress import progress
 from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.manifest import MANIFEST_NAME, package_versions, sha256_file
 from edge_digits.runtime.quiet import quiet_stderr
@@ -228,17 +233,29 @@ def _short_tensor_names(blob: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+class ParityFailed(EdgeDigitsError):
+    """The new set failed a parity threshold, so it was not swapped in (the previous set is untouched)."""
+
+
+CALIBRATION_IMAGES = 1000
+
+
 def export(
     model: str | os.PathLike | None = None,
     out: str | os.PathLike = "export",
     int8: bool = False,
     fp16: bool = False,
     data_path: str | os.PathLike | None = None,
-    calibration: int = 1000,
+    calibration: int = CALIBRATION_IMAGES,
     seed: int = 0,
     command: str | None = None,
+    keep_failing: bool = False,
 ) -> dict[str, Any]:
-    """Write the selected formats + labels.txt + manifest.json into `out` atomically; return the manifest."""
+    """Write the selected formats + labels.txt + manifest.json into `out` atomically; return the manifest.
+
+    A set that fails parity raises ParityFailed and leaves `out` as it was, unless `keep_failing`
+    (the manifest then says parity failed and that the set was kept anyway).
+    """
     if isinstance(calibration, bool) or not isinstance(calibration, (int, np.integer)) or calibration < 1:
         raise EdgeDigitsError(f"--calibration must be a whole number of images >= 1, got {calibration!r}")
     out_path = Path(out).expanduser()
@@ -247,7 +264,8 @@ def export(
         raise EdgeDigitsError(f"Keras model not found: {source}; train one with `edge-digits train` or pass --model PATH")
     if source is not None:
         check_keras_file(source)  # a non-zip source fails here, before TensorFlow is imported
-    started = time.monotonic()
+    if data_path is not None:
+        check_mnist_file(data_path)  # so is a missing, non-npz or pickled --data
     with sigterm_as_interrupt(), StagedDirectory(out_path, SET_NAMES) as stage:
         import_tensorflow()
         mnist = load_mnist(data_path)
@@ -261,7 +279,7 @@ def export(
         _check_probabilities(reference, source)
 
         predictions, entries = {}, []
-        for entry in selected_formats(int8=int8, fp16=fp16):
+        for entry in progress(selected_formats(int8=int8, fp16=fp16), "export", unit="format"):
             writer = globals().get(entry.exporter)
             if not callable(writer):
                 raise ValueError(f"formats.py names exporter {entry.exporter!r} for {entry.name}, but exporter.py has none")
@@ -269,15 +287,20 @@ def export(
             extra = writer(context, path)
             predictions[entry.name] = _validate(entry, path, source, reference, test_images)
             entries.append(_artifact_record(entry, path, extra, predictions[entry.name], reference, test_labels))
-        report = build_report(predictions, test_labels, directory=str(out_path))
+        report = build_report(predictions, test_labels, directory=".")  # the manifest's own directory
+        if not report.passed and not keep_failing:
+            raise ParityFailed(f"parity failed: {failed_pairs(report)}; {out_path} was left as it was "
+                               "(pass --keep-failing to write the failing set anyway)")
 
         (stage.path / LABELS_FILE).write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+        source_name = portable_path(source, out_path, stage.path)
+        data_file = None if mnist.source.startswith("keras.") else Path(mnist.source)
         manifest = {
-            "schema": 1,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": command or f"edge_digits.build.exporter.export(model={str(source)!r}, out={str(out)!r}, "
-                                  f"int8={int8}, fp16={fp16}, calibration={calibration}, seed={seed})",
-            "source_model": {"path": str(source), "sha256": sha256_file(source), "name": keras_model.name,
+            "schema": 2,
+            "command": command or export_command(int8, fp16, calibration, seed,
+                                                 model=None if source_name == format_by_name("keras").file else source_name,
+                                                 data=None if data_path is None else Path(data_path).name),
+            "source_model": {"path": source_name, "sha256": sha256_file(source), "name": keras_model.name,
                              "parameters": int(keras_model.count_params())},
             "labels": list(LABELS),
             "labels_file": {"file": LABELS_FILE, "bytes": (stage.path / LABELS_FILE).stat().st_size,
@@ -289,16 +312,46 @@ def export(
                             "split": "train", "class_counts": np.bincount(mnist.y_train[picked], minlength=10).tolist(),
                             "method": "edge_digits.build.mnist.balanced_sample: class-balanced, seeded, from the training "
                                       "split (never the test split)"},
-            "evaluation": {"split": "test", "count": int(len(test_labels)), "data": mnist.source,
+            "evaluation": {"split": "test", "count": int(len(test_labels)),
+                           "data": mnist.source if data_file is None else data_file.name,
+                           "data_sha256": None if data_file is None else sha256_file(data_file),
                            "keras_accuracy": float(np.mean(reference.argmax(1) == test_labels))},
             "artifacts": entries,
-            "parity": report.to_dict(),
+            "parity": {**report.to_dict(), "kept_failing": not report.passed},
             "tool_versions": package_versions(TOOLS),
-            "export_seconds": round(time.monotonic() - started, 1),
         }
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
         stage.commit()
     return manifest
+
+
+def failed_pairs(report: ParityReport) -> str:
+    """The failing pairs of a parity report with their figures, on one line."""
+    return "; ".join(f"{row.pair} (agree {row.agreement:.2%}, max|dp| {row.max_abs_dp:.1e}, acc {row.candidate_accuracy:.2%} "
+                     f"vs {row.reference_accuracy:.2%}; needs {row.threshold})" for row in report.rows if not row.passed)
+
+
+def portable_path(path: Path, out: Path, stage: Path) -> str:
+    """`path` as the manifest records it: relative to the output directory when inside it, else its name.
+
+    A model trained into the stage becomes the set's own digits.keras. No absolute paths of the building
+    machine go into the manifest, so the same export on another clone writes the same bytes.
+    """
+    resolved = path.resolve()
+    if resolved.is_relative_to(stage.resolve()):
+        return format_by_name("keras").file
+    if resolved.is_relative_to(out.resolve()):
+        return resolved.relative_to(out.resolve()).as_posix()
+    return path.name
+
+
+def export_command(int8: bool, fp16: bool, calibration: int, seed: int, model: str | None = None,
+                   data: str | None = None) -> str:
+    """The `edge-digits export` command line that shapes this set, with paths as the manifest records them."""
+    words = ["edge-digits", "export", *(["--int8"] if int8 else []), *(["--fp16"] if fp16 else [])]
+    words += [*(["--model", model] if model else []), *(["--data", data] if data else [])]
+    words += [*(["--calibration", str(calibration)] if calibration != CALIBRATION_IMAGES else []), *(["--seed", str(seed)] if seed else [])]
+    return " ".join(words)
 
 
 def _default_source(out: Path, work: Path, data_path, seed: int) -> Path:
