@@ -26,7 +26,7 @@ def export_dir(tmp_path_factory, mnist_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def source_model(export_dir, tmp_path_factory, mnist_path) -> Path:
+def source_model(tmp_path_factory, mnist_path) -> Path:
     return tiny_model(tmp_path_factory.getbasetemp(), mnist_path)
 
 
