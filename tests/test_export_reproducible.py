@@ -56,8 +56,8 @@ def test_cli_records_a_command_without_paths(tmp_path, source_model, mnist_path)
 
 def test_quantizers_receive_the_calibration_count_the_manifest_records(tmp_path, source_model, mnist_path, monkeypatch):
     """Count what the ONNX calibration reader and the TFLite representative dataset actually yield."""
-    import onnxruntime.quantization as quantization
     import tensorflow as tf
+    from onnxruntime import quantization
 
     counts = {"onnx": 0, "tflite": 0}
     real_quantize = quantization.quantize_static
@@ -138,11 +138,11 @@ def test_swap_rolls_back_when_the_new_set_cannot_move_in(tmp_path, monkeypatch):
             raise OSError(errno.EIO, "simulated I/O error", str(source))
         return real_rename(source, target)
 
-    with pytest.raises(EdgeDigitsError, match="previous set is unchanged"):
-        with StagedDirectory(out, {"manifest.json", "digits.keras"}) as stage:
-            (stage.path / "manifest.json").write_text('{"artifacts": ["new"]}')
-            monkeypatch.setattr(os, "rename", rename)
-            stage.commit()
+    with pytest.raises(EdgeDigitsError, match="previous set is unchanged"), \
+            StagedDirectory(out, {"manifest.json", "digits.keras"}) as stage:
+        (stage.path / "manifest.json").write_text('{"artifacts": ["new"]}')
+        monkeypatch.setattr(os, "rename", rename)
+        stage.commit()
     monkeypatch.undo()
     assert fingerprint(out) == before
     assert leftovers(tmp_path) == []
