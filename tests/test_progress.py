@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from edge_digits.apps.cli import main
-from edge_digits.progress import progress, progress_silenced
+from edge_digits.options import progress, progress_silenced
 
 
 class Terminal(io.StringIO):

@@ -16,6 +16,7 @@ from edge_digits.options import (
     add_model_options,
     at_least,
     positive_int,
+    progress_silenced,
     reader_from_args,
 )
 
@@ -323,8 +324,6 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             check_mnist_file(args.data)
-        from edge_digits.progress import progress_silenced
-
         with progress_silenced(bool(getattr(args, "json", False))):  # --json output never mixes with a bar
             return args.handler(args)
     except KeyboardInterrupt as interrupt:

@@ -49,7 +49,7 @@ from edge_digits.formats import (
     format_by_name,
     selected_formats,
 )
-from edge_digits.progress import progress
+from edge_digits.options import progress
 from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.manifest import MANIFEST_NAME, package_versions, sha256_file
 from edge_digits.runtime.quiet import quiet_stderr

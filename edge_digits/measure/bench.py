@@ -25,7 +25,7 @@ from edge_digits.build.parity import THRESHOLDS, compare, predict_in_batches
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
 from edge_digits.measure.bench_report import format_markdown, format_table, write_plots  # noqa: F401 (public API)
-from edge_digits.progress import progress
+from edge_digits.options import progress
 from edge_digits.runtime.manifest import (
     package_versions,
     read_manifest,

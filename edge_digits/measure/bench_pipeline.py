@@ -19,7 +19,7 @@ from edge_digits.errors import error_line
 from edge_digits.formats import FORMATS
 from edge_digits.measure.scenes import Scene, make_scene
 from edge_digits.measure.textdistance import levenshtein
-from edge_digits.progress import progress
+from edge_digits.options import progress
 from edge_digits.runtime.classifier import (
     BACKENDS,
     Classifier,

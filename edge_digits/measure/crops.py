@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_digits.build.handstyle import cross_seven, flag_one
 from edge_digits.build.mnist import load_mnist
-from edge_digits.progress import progress
+from edge_digits.options import progress
 
 INK = 40  # MNIST pixel value above which a pixel counts as ink when finding the digit's box
 

@@ -18,7 +18,7 @@ import numpy as np
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.measure import views
 from edge_digits.measure.textdistance import char_accuracy
-from edge_digits.progress import progress
+from edge_digits.options import progress
 from edge_digits.runtime.imageio import load_image
 
 

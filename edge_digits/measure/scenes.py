@@ -20,8 +20,7 @@ import numpy as np
 from edge_digits.build.mnist import load_mnist
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.measure.textdistance import levenshtein
-from edge_digits.options import Parser, add_data_option, positive_int
-from edge_digits.progress import progress
+from edge_digits.options import Parser, add_data_option, positive_int, progress
 from edge_digits.runtime.imageio import open_video_writer
 
 # Paper base colours (BGR) and ink colours (BGR, opacity) a phone photo of a page shows.

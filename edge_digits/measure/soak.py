@@ -15,8 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_digits.options import Parser, add_data_option, add_model_options, positive_int
-from edge_digits.progress import progress
+from edge_digits.options import (
+    Parser,
+    add_data_option,
+    add_model_options,
+    positive_int,
+    progress,
+)
 
 PROG = "edge_digits.measure.soak"
 BASELINE_FRAME = 500  # start-up allocations (model, buffers, caches) settle before this frame
