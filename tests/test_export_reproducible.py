@@ -12,7 +12,7 @@ import pytest
 from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
 
 from edge_digits.apps.cli import main
-from edge_digits.build import exporter, parity
+from edge_digits.build import exporter, parity, provenance
 from edge_digits.build.staging import PREFIX, StagedDirectory
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.runtime.manifest import read_manifest
@@ -30,32 +30,10 @@ def source_model(tmp_path_factory, mnist_path) -> Path:
     return tiny_model(tmp_path_factory.getbasetemp(), mnist_path)
 
 
-def test_second_export_writes_the_same_bytes_and_no_machine_paths(tmp_path, export_dir, source_model, mnist_path):
-    """Same model, same options, another directory (and another TensorFlow function counter): same files."""
-    again = tmp_path / "elsewhere" / "export"
-    exporter.export(source_model, out=again, int8=True, fp16=True, data_path=mnist_path, command="pytest")
-    assert fingerprint(again) == fingerprint(export_dir)
-    text = (again / "manifest.json").read_text(encoding="utf-8")
-    for machine_path in {str(tmp_path), str(export_dir.parent), str(source_model.parent), str(mnist_path.parent)}:
-        assert machine_path not in text
-    manifest = json.loads(text)
-    assert manifest["source_model"]["path"] == source_model.name and manifest["evaluation"]["data"] == mnist_path.name
-    assert manifest["parity"]["directory"] == "." and manifest["parity"]["kept_failing"] is False
-
-
-def test_cli_records_a_command_without_paths(tmp_path, source_model, mnist_path):
-    assert exporter.export_command(True, False, 1000, 0) == "edge-digits export --int8"
-    assert exporter.export_command(False, True, 200, 3, model="m.keras", data="mnist.npz") == \
-        "edge-digits export --fp16 --model m.keras --data mnist.npz --calibration 200 --seed 3"
-    out = tmp_path / "out"
-    stage = tmp_path / "stage"
-    assert exporter.portable_path(out / "digits.keras", out, stage) == "digits.keras"
-    assert exporter.portable_path(stage / ".work" / "trained.keras", out, stage) == "digits.keras"
-    assert exporter.portable_path(source_model, out, stage) == source_model.name
-
-
-def test_quantizers_receive_the_calibration_count_the_manifest_records(tmp_path, source_model, mnist_path, monkeypatch):
-    """Count what the ONNX calibration reader and the TFLite representative dataset actually yield."""
+@pytest.fixture
+def calibration_counts(monkeypatch) -> dict[str, int]:
+    """Images the ONNX calibration reader and the TFLite representative dataset actually yield, counted
+    on their way into the real quantizers (which still run on every image)."""
     import tensorflow as tf
     from onnxruntime import quantization
 
@@ -94,11 +72,37 @@ def test_quantizers_receive_the_calibration_count_the_manifest_records(tmp_path,
 
     monkeypatch.setattr(quantization, "quantize_static", counting_quantize)
     monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", counting_converter)
-    manifest = exporter.export(source_model, out=tmp_path / "out", int8=True, data_path=mnist_path, calibration=300)
+    return counts
+
+
+def test_second_export_is_byte_identical_and_quantizers_get_the_recorded_count(tmp_path, export_dir, source_model,
+                                                                                 mnist_path, calibration_counts):
+    """Same model, same options, another directory (and another TensorFlow function counter): same files.
+    The counted calibration images must be the count the manifest records (one export serves both checks)."""
+    again = tmp_path / "elsewhere" / "export"
+    exporter.export(source_model, out=again, int8=True, fp16=True, data_path=mnist_path, command="pytest")
+    assert fingerprint(again) == fingerprint(export_dir)
+    text = (again / "manifest.json").read_text(encoding="utf-8")
+    for machine_path in {str(tmp_path), str(export_dir.parent), str(source_model.parent), str(mnist_path.parent)}:
+        assert machine_path not in text
+    manifest = json.loads(text)
+    assert manifest["source_model"]["path"] == source_model.name and manifest["evaluation"]["data"] == mnist_path.name
+    assert manifest["parity"]["directory"] == "." and manifest["parity"]["kept_failing"] is False
     recorded = manifest["calibration"]["count"]
-    assert recorded == 300
+    assert recorded == 1000
     # MNIST samples hold pure 0 and 255 pixels, so the TFLite full-range guard adds no extra image.
-    assert counts == {"onnx": recorded, "tflite": recorded}
+    assert calibration_counts == {"onnx": recorded, "tflite": recorded}
+
+
+def test_cli_records_a_command_without_paths(tmp_path, source_model, mnist_path):
+    assert provenance.export_command(True, False, 1000, 0) == "edge-digits export --int8"
+    assert provenance.export_command(False, True, 200, 3, model="m.keras", data="mnist.npz") == \
+        "edge-digits export --fp16 --model m.keras --data mnist.npz --calibration 200 --seed 3"
+    out = tmp_path / "out"
+    stage = tmp_path / "stage"
+    assert provenance.portable_path(out / "digits.keras", out, stage) == "digits.keras"
+    assert provenance.portable_path(stage / ".work" / "trained.keras", out, stage) == "digits.keras"
+    assert provenance.portable_path(source_model, out, stage) == source_model.name
 
 
 def test_failing_parity_keeps_the_previous_set_and_exits_1(tmp_path, export_dir, source_model, mnist_path, capsys,

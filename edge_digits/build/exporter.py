@@ -31,10 +31,14 @@ from edge_digits.build.mnist import (
 )
 from edge_digits.build.parity import (
     THRESHOLDS,
-    ParityReport,
     build_report,
     compare,
     predict_in_batches,
+)
+from edge_digits.build.provenance import (
+    CALIBRATION_IMAGES,
+    export_command,
+    portable_path,
 )
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
@@ -237,9 +241,6 @@ class ParityFailed(EdgeDigitsError):
     """The new set failed a parity threshold, so it was not swapped in (the previous set is untouched)."""
 
 
-CALIBRATION_IMAGES = 1000
-
-
 def export(
     model: str | os.PathLike | None = None,
     out: str | os.PathLike = "export",
@@ -289,7 +290,7 @@ def export(
             entries.append(_artifact_record(entry, path, extra, predictions[entry.name], reference, test_labels))
         report = build_report(predictions, test_labels, directory=".")  # the manifest's own directory
         if not report.passed and not keep_failing:
-            raise ParityFailed(f"parity failed: {failed_pairs(report)}; {out_path} was left as it was "
+            raise ParityFailed(f"parity failed: {report.failures()}; {out_path} was left as it was "
                                "(pass --keep-failing to write the failing set anyway)")
 
         (stage.path / LABELS_FILE).write_text("\n".join(LABELS) + "\n", encoding="utf-8")
@@ -323,35 +324,6 @@ def export(
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
         stage.commit()
     return manifest
-
-
-def failed_pairs(report: ParityReport) -> str:
-    """The failing pairs of a parity report with their figures, on one line."""
-    return "; ".join(f"{row.pair} (agree {row.agreement:.2%}, max|dp| {row.max_abs_dp:.1e}, acc {row.candidate_accuracy:.2%} "
-                     f"vs {row.reference_accuracy:.2%}; needs {row.threshold})" for row in report.rows if not row.passed)
-
-
-def portable_path(path: Path, out: Path, stage: Path) -> str:
-    """`path` as the manifest records it: relative to the output directory when inside it, else its name.
-
-    A model trained into the stage becomes the set's own digits.keras. No absolute paths of the building
-    machine go into the manifest, so the same export on another clone writes the same bytes.
-    """
-    resolved = path.resolve()
-    if resolved.is_relative_to(stage.resolve()):
-        return format_by_name("keras").file
-    if resolved.is_relative_to(out.resolve()):
-        return resolved.relative_to(out.resolve()).as_posix()
-    return path.name
-
-
-def export_command(int8: bool, fp16: bool, calibration: int, seed: int, model: str | None = None,
-                   data: str | None = None) -> str:
-    """The `edge-digits export` command line that shapes this set, with paths as the manifest records them."""
-    words = ["edge-digits", "export", *(["--int8"] if int8 else []), *(["--fp16"] if fp16 else [])]
-    words += [*(["--model", model] if model else []), *(["--data", data] if data else [])]
-    words += [*(["--calibration", str(calibration)] if calibration != CALIBRATION_IMAGES else []), *(["--seed", str(seed)] if seed else [])]
-    return " ".join(words)
 
 
 def _default_source(out: Path, work: Path, data_path, seed: int) -> Path:
