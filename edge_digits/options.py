@@ -1,10 +1,18 @@
 """Command-line argument types and the options every front end shares (`edge-digits`, the camera
-demo and the `python -m` tools), declared once so their names, defaults and help never drift."""
+demo and the `python -m` tools), declared once so their names, defaults and help never drift; and
+the progress bar long commands (export, bench, score, soak) draw on a terminal's stderr, silent
+when stderr is not a terminal and inside `progress_silenced()` (entered for --json)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+import contextlib
+import contextvars
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
 
 BACKENDS = ("onnx", "tflite")
 DATA_HELP = "MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)"
@@ -68,3 +76,30 @@ def reader_from_args(args: argparse.Namespace) -> Any:
 def add_data_option(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:
     """--data: where MNIST comes from."""
     parser.add_argument("--data", help=help)
+
+
+PROGRESS_SILENCED = contextvars.ContextVar("edge_digits_progress_silenced", default=False)
+
+
+@contextlib.contextmanager
+def progress_silenced(silenced: bool = True) -> Iterator[None]:
+    """Within the block, `progress` draws nothing (when `silenced`)."""
+    token = PROGRESS_SILENCED.set(silenced or PROGRESS_SILENCED.get())
+    try:
+        yield
+    finally:
+        PROGRESS_SILENCED.reset(token)
+
+
+def progress_shown() -> bool:
+    """True when a bar would be drawn: stderr is a terminal and progress is not silenced."""
+    return not PROGRESS_SILENCED.get() and sys.stderr.isatty()
+
+
+def progress(items: Iterable[Item], description: str, total: int | None = None, unit: str = "it") -> Iterable[Item]:
+    """`items`, with a tqdm bar on stderr while they are consumed when `progress_shown()`; else `items` as is."""
+    if not progress_shown():
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)

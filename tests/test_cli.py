@@ -46,9 +46,9 @@ def test_missing_data_file(tmp_path):
 def test_malformed_data_file(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not an npz at all")
-    assert_one_line_error(run_cli("evaluate", str(tmp_path / "m.keras"), "--data", str(bad)), "m.keras")
+    assert_one_line_error(run_cli("evaluate", str(tmp_path / "m.keras"), "--data", str(bad)), "bad.npz", "not an .npz archive")
     result = run_cli("train", "--data", str(bad), "--limit", "500", "--epochs", "1", "--out", str(tmp_path / "m.keras"))
-    assert_one_line_error(result, "cannot read MNIST file")
+    assert_one_line_error(result, "bad.npz", "not an .npz archive")
 
 
 def test_unwritable_output(tmp_path, mnist_path):

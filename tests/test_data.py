@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edge_digits.build import mnist as data
 from edge_digits.errors import EdgeDigitsError
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def write_npz(path, **overrides):
@@ -73,8 +81,53 @@ def test_missing_keys_and_garbage_files_are_rejected(isolated):
         data.load_mnist(partial)
     garbage = isolated / "garbage.npz"
     garbage.write_bytes(b"PK\x03\x04 this is not a zip")
-    with pytest.raises(EdgeDigitsError, match="cannot read MNIST"):
+    with pytest.raises(EdgeDigitsError, match="not an .npz archive"):
         data.load_mnist(garbage)
+
+
+def write_bad_data(directory: Path) -> dict[str, Path]:
+    """--data mistakes: a path that is not there, a text file, and an npz whose arrays are pickled objects."""
+    text = directory / "README.md"
+    text.write_text("# not MNIST\n")
+    pickled = write_npz(directory / "pickled.npz", x_train=np.array([{"a": 1}] * 20, dtype=object))
+    return {"missing": directory / "nope.npz", "text": text, "pickled": pickled}
+
+
+@pytest.mark.parametrize("case, fragment", [("missing", "not found"), ("text", "not an .npz archive"),
+                                            ("pickled", "x_train holds pickled Python objects")])
+def test_check_mnist_file_refuses_bad_data_in_one_line(isolated, case, fragment):
+    with pytest.raises(EdgeDigitsError) as raised:
+        data.check_mnist_file(write_bad_data(isolated)[case])
+    message = str(raised.value)
+    assert fragment in message and "\n" not in message and "allow_pickle" not in message
+
+
+def test_bad_data_is_refused_before_tensorflow_is_imported(isolated):
+    """Every subcommand with --data checks it first: a typo costs no TensorFlow start-up."""
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from edge_digits.apps.cli import main\n"
+        "results = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    error = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(error):\n"
+        "        code = main(argv)\n"
+        "    results.append([code, error.getvalue()])\n"
+        "print(json.dumps({'results': results, 'tensorflow': 'tensorflow' in sys.modules}))\n"
+    )
+    bad = write_bad_data(isolated)
+    commands = [["export", "--int8", "--out", str(isolated / "out"), "--data", str(path)] for path in bad.values()]
+    commands += [["train", "--out", str(isolated / "m.keras"), "--data", str(bad["text"])],
+                 ["parity", str(isolated), "--data", str(bad["pickled"])]]
+    process = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
+                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr[-2000:]
+    report = json.loads(process.stdout.strip().splitlines()[-1])
+    assert report["tensorflow"] is False
+    for (code, stderr), argv in zip(report["results"], commands):
+        assert code == 1 and stderr.startswith("edge-digits: error: ") and stderr.count("\n") == 1, (argv, stderr)
+        assert "allow_pickle" not in stderr and Path(argv[-1]).name in stderr
+    assert not (isolated / "out").exists() and not (isolated / "m.keras").exists()
 
 
 def test_shared_mnist_loads_with_the_documented_counts(mnist):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from edge_digits.errors import EdgeDigitsError
@@ -15,6 +16,7 @@ from edge_digits.options import (
     add_model_options,
     at_least,
     positive_int,
+    progress_silenced,
     reader_from_args,
 )
 
@@ -59,11 +61,14 @@ def command_export(args: argparse.Namespace) -> int:
         summary,
     )
 
-    command = " ".join([PROGRAM, *sys.argv[1:]]) if sys.argv and sys.argv[0] else PROGRAM + " export"
+    started = time.monotonic()
     manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
-                      calibration=args.calibration, seed=args.seed, command=command)
+                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing)
     print(summary(manifest))
-    print(f"wrote {Path(args.out) / 'manifest.json'}")
+    print(f"wrote {Path(args.out) / 'manifest.json'} in {time.monotonic() - started:.0f} s")
+    if not manifest["parity"]["passed"]:
+        print(f"{PROGRAM}: error: parity failed; the failing set was kept because of --keep-failing", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -243,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_option(export, "MNIST npz for calibration and validation (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     export.add_argument("--calibration", type=positive_int, default=1000, help="int8 calibration images from the training split (default 1000)")
     export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
+    export.add_argument("--keep-failing", action="store_true", help="write the new set even when it fails parity "
+                        "(the manifest records the failure; the exit code is still 1)")
     export.set_defaults(handler=command_export)
 
     parity = commands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
@@ -311,7 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.debug = getattr(args, "debug", False)
     try:
-        return args.handler(args)
+        if getattr(args, "data", None) is not None:
+            from edge_digits.build.mnist import (
+                check_mnist_file,  # numpy only: a bad --data fails before TensorFlow loads
+            )
+
+            check_mnist_file(args.data)
+        with progress_silenced(bool(getattr(args, "json", False))):  # --json output never mixes with a bar
+            return args.handler(args)
     except KeyboardInterrupt as interrupt:
         if args.debug:
             raise

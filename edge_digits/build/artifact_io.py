@@ -32,17 +32,65 @@ def finish_onnx(proto: Any) -> Any:
         first.dim_param = BATCH_DIM
     metadata = {"labels": json.dumps(list(LABELS)), "preprocessing": json.dumps(PREPROCESSING),
                 "input": INPUT_NAME, "output": OUTPUT_NAME}
-    kept = [entry for entry in proto.metadata_props if entry.key not in metadata]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
+    _replace(proto.metadata_props, [entry for entry in proto.metadata_props if entry.key not in metadata])
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     used = {node.domain for node in graph.node} | {""}
-    kept_opsets = [opset for opset in proto.opset_import if opset.domain in used]  # quant pre-process adds unused ones
-    del proto.opset_import[:]
-    proto.opset_import.extend(kept_opsets)
+    _replace(proto.opset_import, [opset for opset in proto.opset_import if opset.domain in used])  # quant pre-process adds unused ones
+    canonical_names(proto)
     onnx.checker.check_model(proto)
     return proto
+
+
+def canonical_names(proto: Any) -> None:
+    """Name every node <op>_<position> and every inner tensor after its producer or first consumer.
+
+    tf2onnx and the quantizer number names from process-wide counters ("const_fold_opt__79"), and the
+    quantizer orders nodes by those names, so the same model got different bytes on every run. The
+    graph's I/O names stay; only names change, so the computed outputs do not.
+    """
+    graph = proto.graph
+    for node in graph.node:
+        if any(attribute.g.node or attribute.graphs for attribute in node.attribute):
+            raise ValueError(f"cannot rename the ONNX graph: node {node.name!r} ({node.op_type}) holds a subgraph")
+    kept = {value.name for value in graph.input} | {value.name for value in graph.output}
+    initializers = {tensor.name for tensor in graph.initializer}
+    mapping: dict[str, str] = {}
+    producer_position: dict[str, int] = {}
+    for position, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{position}"
+        for slot, output in enumerate(node.output):
+            producer_position[output] = position
+            if output and output not in kept:
+                mapping[output] = node.name if len(node.output) == 1 else f"{node.name}:{slot}"
+    for node in graph.node:
+        for slot, name in enumerate(node.input):
+            if name in initializers and name not in mapping and name not in kept:
+                mapping[name] = f"{node.name}_input{slot}"
+    if len(set(mapping.values())) != len(mapping) or set(mapping.values()) & kept:
+        raise ValueError("canonical ONNX names collide; the graph has an unexpected shape")
+    for node in graph.node:
+        node.input[:] = [mapping.get(name, name) for name in node.input]
+        node.output[:] = [mapping.get(name, name) for name in node.output]
+    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
+        value.name = mapping.get(value.name, value.name)
+    order = {name: index for index, name in enumerate(mapping.values())}
+    used = [tensor for tensor in graph.initializer if tensor.name in mapping]  # an unused initializer computes nothing
+    for tensor in used:
+        tensor.name = mapping[tensor.name]
+    _replace(graph.initializer, sorted(used, key=lambda tensor: order[tensor.name]))
+    renamed = {new: producer_position.get(old, -1) for old, new in mapping.items()}
+    _replace(graph.value_info, sorted(graph.value_info, key=lambda value: (renamed.get(value.name, -1), value.name)))
+    graph.doc_string = ""  # "converted from b'__inference_serve_2015'": a TensorFlow function counter
+
+
+def _replace(field: Any, items: list) -> None:
+    """Replace a repeated protobuf field's contents with `items` (copies, as protobuf requires)."""
+    copies = [type(item)() for item in items]
+    for copy, item in zip(copies, items):
+        copy.CopyFrom(item)
+    del field[:]
+    field.extend(copies)
 
 
 def _rename(graph: Any, old: str, new: str) -> None:

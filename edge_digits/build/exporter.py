@@ -7,11 +7,9 @@ MNIST test, writes manifest.json, and only then swaps the set in (see staging.py
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +23,22 @@ from edge_digits.build.keras_io import (
     load_keras_model,
     predict_probabilities,
 )
-from edge_digits.build.mnist import balanced_sample, load_mnist, preprocess
+from edge_digits.build.mnist import (
+    balanced_sample,
+    check_mnist_file,
+    load_mnist,
+    preprocess,
+)
 from edge_digits.build.parity import (
     THRESHOLDS,
     build_report,
     compare,
     predict_in_batches,
+)
+from edge_digits.build.provenance import (
+    CALIBRATION_IMAGES,
+    export_command,
+    portable_path,
 )
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
@@ -45,6 +53,7 @@ from edge_digits.formats import (
     format_by_name,
     selected_formats,
 )
+from edge_digits.options import progress
 from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.manifest import MANIFEST_NAME, package_versions, sha256_file
 from edge_digits.runtime.quiet import quiet_stderr
@@ -228,17 +237,26 @@ def _short_tensor_names(blob: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+class ParityFailed(EdgeDigitsError):
+    """The new set failed a parity threshold, so it was not swapped in (the previous set is untouched)."""
+
+
 def export(
     model: str | os.PathLike | None = None,
     out: str | os.PathLike = "export",
     int8: bool = False,
     fp16: bool = False,
     data_path: str | os.PathLike | None = None,
-    calibration: int = 1000,
+    calibration: int = CALIBRATION_IMAGES,
     seed: int = 0,
     command: str | None = None,
+    keep_failing: bool = False,
 ) -> dict[str, Any]:
-    """Write the selected formats + labels.txt + manifest.json into `out` atomically; return the manifest."""
+    """Write the selected formats + labels.txt + manifest.json into `out` atomically; return the manifest.
+
+    A set that fails parity raises ParityFailed and leaves `out` as it was, unless `keep_failing`
+    (the manifest then says parity failed and that the set was kept anyway).
+    """
     if isinstance(calibration, bool) or not isinstance(calibration, (int, np.integer)) or calibration < 1:
         raise EdgeDigitsError(f"--calibration must be a whole number of images >= 1, got {calibration!r}")
     out_path = Path(out).expanduser()
@@ -247,7 +265,8 @@ def export(
         raise EdgeDigitsError(f"Keras model not found: {source}; train one with `edge-digits train` or pass --model PATH")
     if source is not None:
         check_keras_file(source)  # a non-zip source fails here, before TensorFlow is imported
-    started = time.monotonic()
+    if data_path is not None:
+        check_mnist_file(data_path)  # so is a missing, non-npz or pickled --data
     with sigterm_as_interrupt(), StagedDirectory(out_path, SET_NAMES) as stage:
         import_tensorflow()
         mnist = load_mnist(data_path)
@@ -261,7 +280,7 @@ def export(
         _check_probabilities(reference, source)
 
         predictions, entries = {}, []
-        for entry in selected_formats(int8=int8, fp16=fp16):
+        for entry in progress(selected_formats(int8=int8, fp16=fp16), "export", unit="format"):
             writer = globals().get(entry.exporter)
             if not callable(writer):
                 raise ValueError(f"formats.py names exporter {entry.exporter!r} for {entry.name}, but exporter.py has none")
@@ -269,15 +288,20 @@ def export(
             extra = writer(context, path)
             predictions[entry.name] = _validate(entry, path, source, reference, test_images)
             entries.append(_artifact_record(entry, path, extra, predictions[entry.name], reference, test_labels))
-        report = build_report(predictions, test_labels, directory=str(out_path))
+        report = build_report(predictions, test_labels, directory=".")  # the manifest's own directory
+        if not report.passed and not keep_failing:
+            raise ParityFailed(f"parity failed: {report.failures()}; {out_path} was left as it was "
+                               "(pass --keep-failing to write the failing set anyway)")
 
         (stage.path / LABELS_FILE).write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+        source_name = portable_path(source, out_path, stage.path)
+        data_file = None if mnist.source.startswith("keras.") else Path(mnist.source)
         manifest = {
-            "schema": 1,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": command or f"edge_digits.build.exporter.export(model={str(source)!r}, out={str(out)!r}, "
-                                  f"int8={int8}, fp16={fp16}, calibration={calibration}, seed={seed})",
-            "source_model": {"path": str(source), "sha256": sha256_file(source), "name": keras_model.name,
+            "schema": 2,
+            "command": command or export_command(int8, fp16, calibration, seed,
+                                                 model=None if source_name == format_by_name("keras").file else source_name,
+                                                 data=None if data_path is None else Path(data_path).name),
+            "source_model": {"path": source_name, "sha256": sha256_file(source), "name": keras_model.name,
                              "parameters": int(keras_model.count_params())},
             "labels": list(LABELS),
             "labels_file": {"file": LABELS_FILE, "bytes": (stage.path / LABELS_FILE).stat().st_size,
@@ -289,12 +313,13 @@ def export(
                             "split": "train", "class_counts": np.bincount(mnist.y_train[picked], minlength=10).tolist(),
                             "method": "edge_digits.build.mnist.balanced_sample: class-balanced, seeded, from the training "
                                       "split (never the test split)"},
-            "evaluation": {"split": "test", "count": int(len(test_labels)), "data": mnist.source,
+            "evaluation": {"split": "test", "count": int(len(test_labels)),
+                           "data": mnist.source if data_file is None else data_file.name,
+                           "data_sha256": None if data_file is None else sha256_file(data_file),
                            "keras_accuracy": float(np.mean(reference.argmax(1) == test_labels))},
             "artifacts": entries,
-            "parity": report.to_dict(),
+            "parity": {**report.to_dict(), "kept_failing": not report.passed},
             "tool_versions": package_versions(TOOLS),
-            "export_seconds": round(time.monotonic() - started, 1),
         }
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
         stage.commit()

@@ -16,6 +16,7 @@ import numpy as np
 from edge_digits.errors import EdgeDigitsError
 
 ENVIRONMENT_VARIABLE = "EDGE_DIGITS_MNIST"
+ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 HOW_TO_POINT = (
     f"pass --data PATH or set {ENVIRONMENT_VARIABLE}=PATH to a Keras-layout mnist.npz "
     "(x_train, y_train, x_test, y_test)"
@@ -68,15 +69,42 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
     return mnist
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
+def check_mnist_file(path: str | os.PathLike, origin: str = "--data") -> Path:
+    """Cheap checks before any slow import: `path` is an npz archive holding the four arrays, none pickled.
+
+    Reads only the archive's table and the array headers, so a wrong --data fails in milliseconds.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise EdgeDigitsError(f"MNIST file not found: {path} (from {origin}); {HOW_TO_POINT}")
+    if not zipfile.is_zipfile(path):
+        raise EdgeDigitsError(f"{path} is not an .npz archive; {HOW_TO_POINT}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in npz.files]
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            missing = [key for key in ARRAY_NAMES if f"{key}.npy" not in members]
             if missing:
                 raise EdgeDigitsError(f"{path} is not a Keras-layout MNIST file: missing {', '.join(missing)}; {HOW_TO_POINT}")
-            return tuple(np.asarray(npz[key]) for key in ("x_train", "y_train", "x_test", "y_test"))
+            for key in ARRAY_NAMES:
+                with archive.open(f"{key}.npy") as handle:
+                    version = np.lib.format.read_magic(handle)
+                    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    _, _, dtype = header(handle)
+                if dtype.hasobject:
+                    raise EdgeDigitsError(f"{path}: {key} holds pickled Python objects, which are never loaded "
+                                          f"(unpickling can run code); {HOW_TO_POINT}")
     except EdgeDigitsError:
         raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise EdgeDigitsError(f"cannot read MNIST file {path}: {error.__class__.__name__}: {error}; {HOW_TO_POINT}") from None
+    return path
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
+    check_mnist_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return tuple(np.asarray(npz[key]) for key in ARRAY_NAMES)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise EdgeDigitsError(f"cannot read MNIST file {path}: {error.__class__.__name__}: {error}; {HOW_TO_POINT}") from None
 

@@ -86,6 +86,12 @@ class ParityReport:
     def passed(self) -> bool:
         return bool(self.rows) and all(row.passed for row in self.rows)
 
+    def failures(self) -> str:
+        """The failing pairs with their figures and thresholds, on one line."""
+        return "; ".join(f"{row.pair} (agree {row.agreement:.2%}, max|dp| {row.max_abs_dp:.1e}, acc "
+                         f"{row.candidate_accuracy:.2%} vs {row.reference_accuracy:.2%}; needs {row.threshold})"
+                         for row in self.rows if not row.passed)
+
     def to_dict(self) -> dict:
         return {"directory": self.directory, "count": self.count, "passed": self.passed,
                 "rows": [asdict(row) for row in self.rows]}

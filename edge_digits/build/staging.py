@@ -228,8 +228,14 @@ class StagedDirectory:
             old = self.out.parent / f"{_old_prefix(self.out)}{secrets.token_hex(4)}"
             had_previous = self.out.exists()
             if had_previous:
-                os.rename(self.out, old)
-            os.rename(self.path, self.out)
+                os.rename(self.out, old)  # moved aside, never deleted, until the new set is in place
+            try:
+                os.rename(self.path, self.out)
+            except OSError as error:
+                if had_previous:
+                    os.rename(old, self.out)  # roll back: the previous set returns untouched
+                raise EdgeDigitsError(f"cannot swap the new set into {self.out}: {error.strerror or error}; "
+                                      "the previous set is unchanged") from None
             self.path = None
             _fsync_directory(self.out.parent)
             self._created_parents = []

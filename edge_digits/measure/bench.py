@@ -25,6 +25,7 @@ from edge_digits.build.parity import THRESHOLDS, compare, predict_in_batches
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
 from edge_digits.measure.bench_report import format_markdown, format_table, write_plots  # noqa: F401 (public API)
+from edge_digits.options import progress
 from edge_digits.runtime.manifest import (
     package_versions,
     read_manifest,
@@ -233,7 +234,7 @@ def run_bench(directory: str | os.PathLike = "export", data_path: str | os.PathL
     rows: dict[str, dict[str, Any]] = {}
     predictions: dict[str, np.ndarray] = {}
     reference, predict_baseline = None, None
-    for entry in sorted(FORMATS, key=lambda row: row.backend != "keras"):  # the oracle first
+    for entry in progress(sorted(FORMATS, key=lambda row: row.backend != "keras"), "bench", unit="format"):  # the oracle first
         try:
             row, probabilities, handle = measure(entry, directory, images, labels, reference, manifest, threads, runs)
             if probabilities is not None:

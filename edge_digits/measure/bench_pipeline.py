@@ -19,6 +19,7 @@ from edge_digits.errors import error_line
 from edge_digits.formats import FORMATS
 from edge_digits.measure.scenes import Scene, make_scene
 from edge_digits.measure.textdistance import levenshtein
+from edge_digits.options import progress
 from edge_digits.runtime.classifier import (
     BACKENDS,
     Classifier,
@@ -83,7 +84,7 @@ def time_reader(name: str, kind: str, model: str, read: Callable[[np.ndarray, di
     for frame in frames[:WARMUP_FRAMES]:  # one read left the first backend measured visibly slower
         read(frame.image, {})
     totals, stages, texts = [], {stage: [] for stage in STAGES}, []
-    for frame in frames:
+    for frame in progress(frames, name, unit="frame"):  # the bar draws between timed reads
         timings: dict[str, float] = {}
         started = time.perf_counter()
         texts.append(read(frame.image, timings).text)

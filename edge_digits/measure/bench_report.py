@@ -183,7 +183,8 @@ def find_history(directory: Path, manifest: dict | None) -> dict[str, list[float
     candidates = [directory / f"{stem}.history.json"]
     source = (manifest or {}).get("source_model", {}).get("path")
     if source:
-        candidates.append(Path(source).with_name(f"{Path(source).stem}.history.json"))
+        source = directory / source  # recorded relative to the export directory (older manifests: absolute)
+        candidates.append(source.with_name(f"{source.stem}.history.json"))
     for path in candidates:
         try:
             history = json.loads(path.read_text(encoding="utf-8")).get("history")

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge_digits.build.handstyle import cross_seven, flag_one
 from edge_digits.build.mnist import load_mnist
+from edge_digits.options import progress
 
 INK = 40  # MNIST pixel value above which a pixel counts as ink when finding the digit's box
 
@@ -107,5 +108,6 @@ def make_style_crops(count: int, seed: int = 0, data_path: str | os.PathLike | N
 
 def crop_accuracy(crops: dict[str, list[np.ndarray]], labels: np.ndarray, reader) -> dict[str, float]:
     """Share of crops per style whose whole reading is exactly their one digit."""
-    return {name: float(np.mean([reader.read(image).text == str(label) for image, label in zip(images, labels)]))
+    return {name: float(np.mean([reader.read(image).text == str(label)
+                                 for image, label in progress(zip(images, labels), name, total=len(images), unit="digit")]))
             for name, images in crops.items()}

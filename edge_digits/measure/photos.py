@@ -18,6 +18,7 @@ import numpy as np
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.measure import views
 from edge_digits.measure.textdistance import char_accuracy
+from edge_digits.options import progress
 from edge_digits.runtime.imageio import load_image
 
 
@@ -45,7 +46,7 @@ def evaluate_photos(directory: str | os.PathLike, reader, repeats: int = 1, view
     """Read every labelled photo, as `view` (views.py) shows it; returns per-image results and the
     length-weighted overall accuracy."""
     results = []
-    for file, label in load_labels(directory):
+    for file, label in progress(load_labels(directory), "photos", unit="photo"):
         image = views.view(load_image(Path(directory) / file), view)
         times = []
         for _ in range(max(1, repeats)):

@@ -20,7 +20,7 @@ import numpy as np
 from edge_digits.build.mnist import load_mnist
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.measure.textdistance import levenshtein
-from edge_digits.options import Parser, add_data_option, positive_int
+from edge_digits.options import Parser, add_data_option, positive_int, progress
 from edge_digits.runtime.imageio import open_video_writer
 
 # Paper base colours (BGR) and ink colours (BGR, opacity) a phone photo of a page shows.
@@ -269,7 +269,7 @@ def write_video(frames: Iterable[Scene | np.ndarray], path: str | os.PathLike, f
 def scene_accuracy(scenes: Iterable[Scene], reader: Any) -> dict[str, float | int]:
     """Digit-level accuracy of `reader.read` over scenes: 1 - total edit distance / total digits."""
     scenes_seen = digits = errors = exact = lines_exact = 0
-    for scene in scenes:
+    for scene in progress(scenes, "scenes", unit="scene"):
         text = reader.read(scene.image).text
         truth = scene.text.replace("\n", "")
         errors += levenshtein(text.replace("\n", ""), truth)

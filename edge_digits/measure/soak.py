@@ -15,7 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_digits.options import Parser, add_data_option, add_model_options, positive_int
+from edge_digits.options import (
+    Parser,
+    add_data_option,
+    add_model_options,
+    positive_int,
+    progress,
+)
 
 PROG = "edge_digits.measure.soak"
 BASELINE_FRAME = 500  # start-up allocations (model, buffers, caches) settle before this frame
@@ -50,7 +56,7 @@ def run_demo(video: Path, frames: int, model: str | None, backend: str, verify: 
     with tempfile.TemporaryFile(mode="w+") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1)
         try:
-            for line in process.stdout:
+            for line in progress(process.stdout, "soak", total=frames, unit="frame"):
                 arrivals.append(time.perf_counter())
                 records.append(json.loads(line))
         finally:

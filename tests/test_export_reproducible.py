@@ -1,0 +1,152 @@
+"""Export: byte-identical re-exports, no machine paths in the manifest, what reaches the quantizers,
+the parity gate, and the rollback of the directory swap itself."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
+
+from edge_digits.apps.cli import main
+from edge_digits.build import exporter, parity, provenance
+from edge_digits.build.staging import PREFIX, StagedDirectory
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.runtime.manifest import read_manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory, mnist_path) -> Path:
+    return exported(tmp_path_factory.getbasetemp(), mnist_path)
+
+
+@pytest.fixture(scope="module")
+def source_model(tmp_path_factory, mnist_path) -> Path:
+    return tiny_model(tmp_path_factory.getbasetemp(), mnist_path)
+
+
+@pytest.fixture
+def calibration_counts(monkeypatch) -> dict[str, int]:
+    """Images the ONNX calibration reader and the TFLite representative dataset actually yield, counted
+    on their way into the real quantizers (which still run on every image)."""
+    import tensorflow as tf
+    from onnxruntime import quantization
+
+    counts = {"onnx": 0, "tflite": 0}
+    real_quantize = quantization.quantize_static
+
+    def counting_quantize(model_input, model_output, calibration_data_reader, *args, **kwargs):
+        class Counting(quantization.CalibrationDataReader):
+            def get_next(self):
+                batch = calibration_data_reader.get_next()
+                if batch is not None:
+                    counts["onnx"] += len(next(iter(batch.values())))
+                return batch
+
+        return real_quantize(model_input, model_output, Counting(), *args, **kwargs)
+
+    real_from_saved_model = tf.lite.TFLiteConverter.from_saved_model
+
+    def counting_converter(*args, **kwargs):
+        converter = real_from_saved_model(*args, **kwargs)
+        real_convert = converter.convert
+
+        def convert():
+            dataset = converter.representative_dataset
+            if dataset is not None:
+                def counted():
+                    for sample in dataset():
+                        counts["tflite"] += len(sample[0])
+                        yield sample
+
+                converter.representative_dataset = counted
+            return real_convert()
+
+        converter.convert = convert
+        return converter
+
+    monkeypatch.setattr(quantization, "quantize_static", counting_quantize)
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", counting_converter)
+    return counts
+
+
+def test_second_export_is_byte_identical_and_quantizers_get_the_recorded_count(tmp_path, export_dir, source_model,
+                                                                                 mnist_path, calibration_counts):
+    """Same model, same options, another directory (and another TensorFlow function counter): same files.
+    The counted calibration images must be the count the manifest records (one export serves both checks)."""
+    again = tmp_path / "elsewhere" / "export"
+    exporter.export(source_model, out=again, int8=True, fp16=True, data_path=mnist_path, command="pytest")
+    assert fingerprint(again) == fingerprint(export_dir)
+    text = (again / "manifest.json").read_text(encoding="utf-8")
+    for machine_path in {str(tmp_path), str(export_dir.parent), str(source_model.parent), str(mnist_path.parent)}:
+        assert machine_path not in text
+    manifest = json.loads(text)
+    assert manifest["source_model"]["path"] == source_model.name and manifest["evaluation"]["data"] == mnist_path.name
+    assert manifest["parity"]["directory"] == "." and manifest["parity"]["kept_failing"] is False
+    recorded = manifest["calibration"]["count"]
+    assert recorded == 1000
+    # MNIST samples hold pure 0 and 255 pixels, so the TFLite full-range guard adds no extra image.
+    assert calibration_counts == {"onnx": recorded, "tflite": recorded}
+
+
+def test_cli_records_a_command_without_paths(tmp_path, source_model, mnist_path):
+    assert provenance.export_command(True, False, 1000, 0) == "edge-digits export --int8"
+    assert provenance.export_command(False, True, 200, 3, model="m.keras", data="mnist.npz") == \
+        "edge-digits export --fp16 --model m.keras --data mnist.npz --calibration 200 --seed 3"
+    out = tmp_path / "out"
+    stage = tmp_path / "stage"
+    assert provenance.portable_path(out / "digits.keras", out, stage) == "digits.keras"
+    assert provenance.portable_path(stage / ".work" / "trained.keras", out, stage) == "digits.keras"
+    assert provenance.portable_path(source_model, out, stage) == source_model.name
+
+
+def test_failing_parity_keeps_the_previous_set_and_exits_1(tmp_path, export_dir, source_model, mnist_path, capsys,
+                                                           monkeypatch):
+    """A stricter fp32 criterion (the test's injected threshold) makes this real export fail parity.
+    No --int8: the gate does not depend on which pair fails, and quantizing would only add time."""
+    monkeypatch.setitem(parity.THRESHOLDS, ("fp32", "keras"), parity.Threshold(max_abs_dp=1e-12))
+    out = copy_of(export_dir, tmp_path / "out")
+    before = fingerprint(out)
+    argv = ["export", "--model", str(source_model), "--out", str(out), "--data", str(mnist_path)]
+    assert main(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("edge-digits: error: parity failed: "), errors
+    assert "onnx-fp32 vs keras" in errors[0] and "--keep-failing" in errors[0]
+    assert fingerprint(out) == before
+    assert leftovers(tmp_path) == []
+
+    assert main([*argv, "--keep-failing"]) == 1  # kept on request, still not a success
+    manifest = read_manifest(out)
+    assert manifest["parity"]["passed"] is False and manifest["parity"]["kept_failing"] is True
+    assert any(not row["passed"] and row["pair"] == "onnx-fp32 vs keras" for row in manifest["parity"]["rows"])
+    assert fingerprint(out) != before and leftovers(tmp_path) == []
+
+
+def test_swap_rolls_back_when_the_new_set_cannot_move_in(tmp_path, monkeypatch):
+    """Fail the second rename of the commit: the previous set, moved aside, must come back untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"artifacts": []}')
+    (out / "digits.keras").write_bytes(b"previous model")
+    (out / "notes.txt").write_text("not part of the set")
+    before = fingerprint(out)
+    real_rename = os.rename
+
+    def rename(source, target):
+        if Path(source).name.startswith(f"{PREFIX}out.stage."):
+            raise OSError(errno.EIO, "simulated I/O error", str(source))
+        return real_rename(source, target)
+
+    with pytest.raises(EdgeDigitsError, match="previous set is unchanged"), \
+            StagedDirectory(out, {"manifest.json", "digits.keras"}) as stage:
+        (stage.path / "manifest.json").write_text('{"artifacts": ["new"]}')
+        monkeypatch.setattr(os, "rename", rename)
+        stage.commit()
+    monkeypatch.undo()
+    assert fingerprint(out) == before
+    assert leftovers(tmp_path) == []
