@@ -2,6 +2,8 @@
 
 Artifacts are found through formats.FORMATS and loaded with runtime.load_classifier, the same
 code users run, so a broken runtime path fails parity too. Thresholds live in THRESHOLDS only.
+A model with RGB input (Format.input_channels 3) gets the gray test images replicated to R, G and B
+by its classifier and is held to the int8 pair threshold against the int8 TFLite as well as Keras.
 """
 
 from __future__ import annotations
