@@ -120,13 +120,12 @@ def widen(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     if width >= NARROW * height:
         return ink
-    binary = ink > F32(0.5)
-    rows = np.flatnonzero(binary.any(axis=1))
-    if rows.size == 0:
-        return ink
-    first = binary[rows].argmax(axis=1)
-    last = width - binary[rows, ::-1].argmax(axis=1)
-    if int((last - first).max()) < STRUCTURE * stroke_width(ink):
+    widest = -1
+    for row in ink > F32(0.5):
+        columns = np.flatnonzero(row)
+        if columns.size:
+            widest = max(widest, int(columns[-1]) + 1 - int(columns[0]))
+    if widest < 0 or widest < STRUCTURE * stroke_width(ink):
         return ink
     return resize_bilinear(ink, max(1, round(NARROW * height)), height)
 
