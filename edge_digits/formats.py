@@ -21,6 +21,7 @@ class Format:
     exporter: str  # function in exporter.py that writes it (build tier)
     flag: str | None  # the export flag that asks for it (None: always exported)
     description: str
+    input_channels: int = 1  # 1: gray (N, 28, 28, 1); 3: RGB (N, 28, 28, 3), the graph turns it into gray
 
 
 FORMATS: tuple[Format, ...] = (
@@ -36,6 +37,9 @@ FORMATS: tuple[Format, ...] = (
            "ONNX static QDQ quantization (S8S8, per-channel), float input and output."),
     Format("tflite-int8", "digits_int8.tflite", "tflite", "int8", "uint8", "export_tflite_int8", "int8",
            "TFLite full-integer model; uint8 input takes raw pixel bytes (scale 1/255, zero point 0)."),
+    Format("tflite-int8-tasks", "digits_int8_tasks.tflite", "tflite", "int8", "uint8", "export_tflite_int8_tasks", "int8",
+           "TFLite full-integer model for MediaPipe Tasks ImageClassifier: uint8 RGB input (the graph averages "
+           "R, G and B into gray), float32 probabilities, labels in its metadata.", input_channels=3),
 )
 
 LABELS = tuple(str(digit) for digit in range(10))

@@ -203,6 +203,19 @@ def command_camera(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def command_golden(args: argparse.Namespace) -> int:
+    if args.tolerance:
+        from edge_digits.measure.port_tolerance import format_tolerance, measure_tolerance
+
+        rows = measure_tolerance(args.directory, data_path=args.data, limit=args.limit)
+        print(json.dumps(rows, indent=2) if args.json else format_tolerance(rows))
+        return 0
+    from edge_digits.measure.golden import write_golden
+
+    print(f"wrote {write_golden(args.directory, out=args.out, data_path=args.data)}")
+    return 0
+
+
 def _write_annotation(image, reading, path: Path) -> None:
     import cv2
 
@@ -277,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "interleaved in one process, and print their latency ratio")
     bench.add_argument("--rounds", type=at_least(3), default=40, metavar="N", help="interleaved rounds for --against (default 40)")
     bench.set_defaults(handler=command_bench)
+
+    golden = commands.add_parser("golden", parents=[common], help="write golden vectors that test ports of the preprocessing",
+                                 description="Write DIRECTORY/golden_vectors.json: crops of MNIST training digits, the "
+                                 "28x28 bytes the reader's normalization makes of them and the int8 model's output "
+                                 "(docs/mobile.md). With --tolerance, measure what a port's deviations cost instead.")
+    golden.add_argument("directory", nargs="?", default="export", help="export directory with digits_int8.tflite (default: export)")
+    golden.add_argument("--out", help="output file (default: DIRECTORY/golden_vectors.json)")
+    add_data_option(golden, "MNIST npz for the digits (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
+    golden.add_argument("--tolerance", action="store_true", help="instead: byte differences and agreement of port variants on MNIST test digits")
+    golden.add_argument("--limit", type=positive_int, help="with --tolerance: use only the first N test digits")
+    golden.add_argument("--json", action="store_true", help="with --tolerance: print the rows as JSON")
+    golden.set_defaults(handler=command_golden)
 
     read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")
     read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_digits.build import artifact_io
+from edge_digits.build import artifact_io, tflite_metadata
 from edge_digits.build.keras_io import (
     check_keras_file,
     import_tensorflow,
@@ -74,19 +74,22 @@ class ExportContext:
     calibration: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1], from the training split
     cache: dict[str, Any] = field(default_factory=dict)
 
-    def serving_function(self) -> tuple[Any, list]:
-        """tf.function image -> {'probabilities': ...} with a dynamic batch, traced once and shared."""
-        if "serve" not in self.cache:
+    def serving_function(self, channels: int = 1) -> tuple[Any, list]:
+        """tf.function image -> {'probabilities': ...} with a dynamic batch, traced once and shared.
+
+        channels=3 takes RGB and averages it into the model's gray input inside the graph."""
+        key = f"serve{channels}"
+        if key not in self.cache:
             tf, _ = import_tensorflow()
-            signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]
+            signature = [tf.TensorSpec([None, 28, 28, channels], tf.float32, name=INPUT_NAME)]
             model = self.model
 
             @tf.function(input_signature=signature)
             def serve(image):
-                return {OUTPUT_NAME: model(image, training=False)}
+                return {OUTPUT_NAME: model(_as_gray(tf, image), training=False)}
 
-            self.cache["serve"] = (serve, signature)
-        return self.cache["serve"]
+            self.cache[key] = (serve, signature)
+        return self.cache[key]
 
 
 def export_keras(context: ExportContext, path: Path) -> dict[str, Any]:
@@ -167,7 +170,29 @@ def export_tflite_int8(context: ExportContext, path: Path) -> dict[str, Any]:
     The softmax runs in int8 (scale 1/256) and one Dequantize op hands float probabilities out, so
     apps read floats directly; a uint8 output would carry exactly the same information.
     """
-    images = _with_full_range(context.calibration)
+    path.write_bytes(_convert_tflite(context, _full_integer(context, channels=1)))
+    artifact_io.check_tflite_uint8_input(path)
+    return {"quantization_scheme": {"tool": "tf.lite full-integer (TFLITE_BUILTINS_INT8)", "weights": "int8 per-channel",
+            "activations": "int8", "io": "uint8 input (raw pixels), float32 output (dequantized inside the model)"}}
+
+
+def export_tflite_int8_tasks(context: ExportContext, path: Path) -> dict[str, Any]:
+    """The full-integer model behind a uint8 RGB (1, 28, 28, 3) input, as MediaPipe Tasks ImageClassifier needs:
+    a MEAN over R, G, B inside the graph gives the gray model input (exact for gray replicated to RGB)."""
+    path.write_bytes(_convert_tflite(context, _full_integer(context, channels=3), channels=3))
+    artifact_io.check_tflite_uint8_input(path)
+    return {"quantization_scheme": {"tool": "tf.lite full-integer (TFLITE_BUILTINS_INT8)", "weights": "int8 per-channel",
+            "activations": "int8", "io": "uint8 RGB input (raw pixels, gray = mean of R, G, B in the graph), "
+                                         "float32 output (dequantized inside the model)"},
+            "contract": {"input": "uint8 [1, 28, 28, 3] RGB, raw pixels 0..255: the normalized MNIST-style digit "
+                                  "(white on black) with R = G = B", "output": "float32 [1, 10] probabilities, "
+                                  "categories '0'..'9' from the labels.txt packed in the model's metadata",
+                         "loader": "MediaPipe Tasks ImageClassifier (mp.Image in SRGB) or the LiteRT Interpreter"}}
+
+
+def _full_integer(context: ExportContext, channels: int):
+    """Converter settings for a full-integer model: int8 inside, uint8 raw-pixel input, float32 output."""
+    images = _with_full_range(np.repeat(context.calibration, channels, axis=-1))
 
     def representative_dataset():
         for index in range(len(images)):
@@ -180,10 +205,7 @@ def export_tflite_int8(context: ExportContext, path: Path) -> dict[str, Any]:
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.float32
 
-    path.write_bytes(_convert_tflite(context, configure))
-    artifact_io.check_tflite_uint8_input(path)
-    return {"quantization_scheme": {"tool": "tf.lite full-integer (TFLITE_BUILTINS_INT8)", "weights": "int8 per-channel",
-            "activations": "int8", "io": "uint8 input (raw pixels), float32 output (dequantized inside the model)"}}
+    return configure
 
 
 def _with_full_range(images: np.ndarray) -> np.ndarray:
@@ -195,27 +217,33 @@ def _with_full_range(images: np.ndarray) -> np.ndarray:
     return np.concatenate([images, extra])
 
 
-def _saved_model(context: ExportContext) -> Path:
+def _as_gray(tf: Any, image: Any) -> Any:
+    """The model's gray input: the image itself, or the mean of R, G and B for an RGB image."""
+    return image if image.shape[-1] == 1 else tf.reduce_mean(image, axis=-1, keepdims=True)
+
+
+def _saved_model(context: ExportContext, channels: int = 1) -> Path:
     """A SavedModel (Keras ExportArchive, which freezes cleanly) with serving_default: image -> probabilities."""
-    if "saved_model" not in context.cache:
-        _, keras = import_tensorflow()
-        _, signature = context.serving_function()
+    key = f"saved_model{channels}"
+    if key not in context.cache:
+        tf, keras = import_tensorflow()
+        _, signature = context.serving_function(channels)
         model = context.model
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(name="serving_default", input_signature=signature,
-                             fn=lambda image: {OUTPUT_NAME: model(image, training=False)})
-        directory = context.work / "saved_model"
+                             fn=lambda image: {OUTPUT_NAME: model(_as_gray(tf, image), training=False)})
+        directory = context.work / ("saved_model" if channels == 1 else f"saved_model_{channels}")
         with quiet_stderr():
             archive.write_out(str(directory), verbose=False)
-        context.cache["saved_model"] = directory
-    return context.cache["saved_model"]
+        context.cache[key] = directory
+    return context.cache[key]
 
 
-def _convert_tflite(context: ExportContext, configure) -> bytes:
+def _convert_tflite(context: ExportContext, configure, channels: int = 1) -> bytes:
     """TFLiteConverter from the SavedModel (variables frozen, so int8 calibration can run it)."""
     tf, _ = import_tensorflow()
-    directory = _saved_model(context)
+    directory = _saved_model(context, channels)
     with quiet_stderr():
         converter = tf.lite.TFLiteConverter.from_saved_model(str(directory), signature_keys=["serving_default"])
         configure(converter, tf)
@@ -279,6 +307,7 @@ def export(
         reference = predict_probabilities(keras_model, test_images)
         _check_probabilities(reference, source)
 
+        (stage.path / LABELS_FILE).write_text("\n".join(LABELS) + "\n", encoding="utf-8")  # packed into .tflite too
         predictions, entries = {}, []
         for entry in progress(selected_formats(int8=int8, fp16=fp16), "export", unit="format"):
             writer = globals().get(entry.exporter)
@@ -286,6 +315,8 @@ def export(
                 raise ValueError(f"formats.py names exporter {entry.exporter!r} for {entry.name}, but exporter.py has none")
             path = stage.path / entry.file
             extra = writer(context, path)
+            if entry.backend == "tflite":
+                extra.update(tflite_metadata.write_metadata(path, entry, stage.path / LABELS_FILE))
             predictions[entry.name] = _validate(entry, path, source, reference, test_images)
             entries.append(_artifact_record(entry, path, extra, predictions[entry.name], reference, test_labels))
         report = build_report(predictions, test_labels, directory=".")  # the manifest's own directory
@@ -293,7 +324,6 @@ def export(
             raise ParityFailed(f"parity failed: {report.failures()}; {out_path} was left as it was "
                                "(pass --keep-failing to write the failing set anyway)")
 
-        (stage.path / LABELS_FILE).write_text("\n".join(LABELS) + "\n", encoding="utf-8")
         source_name = portable_path(source, out_path, stage.path)
         data_file = None if mnist.source.startswith("keras.") else Path(mnist.source)
         manifest = {
@@ -377,7 +407,7 @@ def summary(manifest: dict[str, Any]) -> str:
     """One line per artifact (size, accuracy, agreement) for the CLI to print after an export."""
     lines = []
     for record in manifest["artifacts"]:
-        lines.append(f"{record['file']:<22} {record['bytes'] / 1024:>8.1f} KiB  acc {record['accuracy']:.2%}  "
+        lines.append(f"{record['file']:<26} {record['bytes'] / 1024:>8.1f} KiB  acc {record['accuracy']:.2%}  "
                      f"agree {record['top1_agreement_vs_keras']:.2%}  max|dp| {record['max_abs_dp_vs_keras']:.1e}")
     lines.append(f"parity vs keras: {'PASS' if manifest['parity']['passed'] else 'FAIL'}")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 Artifacts are found through formats.FORMATS and loaded with runtime.load_classifier, the same
 code users run, so a broken runtime path fails parity too. Thresholds live in THRESHOLDS only.
+A model with RGB input (Format.input_channels 3) gets the gray test images replicated to R, G and B
+by its classifier and is held to the int8 pair threshold against the int8 TFLite as well as Keras.
 """
 
 from __future__ import annotations
@@ -186,11 +188,11 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
 
 def format_table(report: ParityReport) -> str:
     """A fixed-width table of the report, one row per pair, with a PASS/FAIL verdict line."""
-    header = f"{'pair':<28} {'agree':>8} {'max|dp|':>10} {'acc':>8} {'ref acc':>8}  {'threshold':<32} result"
+    header = f"{'pair':<34} {'agree':>8} {'max|dp|':>10} {'acc':>8} {'ref acc':>8}  {'threshold':<32} result"
     lines = [f"parity on {report.count} MNIST test images ({report.directory})", header, "-" * len(header)]
     for row in report.rows:
         lines.append(
-            f"{row.pair:<28} {row.agreement:>8.2%} {row.max_abs_dp:>10.2e} {row.candidate_accuracy:>8.2%} "
+            f"{row.pair:<34} {row.agreement:>8.2%} {row.max_abs_dp:>10.2e} {row.candidate_accuracy:>8.2%} "
             f"{row.reference_accuracy:>8.2%}  {row.threshold:<32} {'PASS' if row.passed else 'FAIL'}"
         )
     lines.append(f"overall: {'PASS' if report.passed else 'FAIL'}")

@@ -119,13 +119,16 @@ class TfliteClassifier(Classifier):
         self.input_detail = self.interpreter.get_input_details()[0]
         self.output_detail = self.interpreter.get_output_details()[0]
         self.batch_size = int(self.input_detail["shape"][0])
+        self.channels = int(self.input_detail["shape"][-1])  # 3 for the MediaPipe Tasks model (RGB input)
         self.format, self.path = entry, path
 
     def _run(self, images: np.ndarray) -> np.ndarray:
         if len(images) != self.batch_size:
-            self.interpreter.resize_tensor_input(self.input_detail["index"], [len(images), 28, 28, 1])
+            self.interpreter.resize_tensor_input(self.input_detail["index"], [len(images), 28, 28, self.channels])
             self.interpreter.allocate_tensors()
             self.batch_size = len(images)
+        if self.channels != 1:  # gray replicated: R = G = B, which the RGB model averages back to the same gray
+            images = np.repeat(images, self.channels, axis=-1)
         self.interpreter.set_tensor(self.input_detail["index"], self._quantize_input(images))
         self.interpreter.invoke()
         output = self.interpreter.get_tensor(self.output_detail["index"])
