@@ -15,6 +15,7 @@ from edge_digits.apps.cli import main
 from edge_digits.build import exporter, parity, provenance
 from edge_digits.build.staging import PREFIX, StagedDirectory
 from edge_digits.errors import EdgeDigitsError
+from edge_digits.formats import FORMATS
 from edge_digits.runtime.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
@@ -31,21 +32,23 @@ def source_model(tmp_path_factory, mnist_path) -> Path:
 
 
 @pytest.fixture
-def calibration_counts(monkeypatch) -> dict[str, int]:
+def calibration_counts(monkeypatch) -> dict[str, list[int]]:
     """Images the ONNX calibration reader and the TFLite representative dataset actually yield, counted
-    on their way into the real quantizers (which still run on every image)."""
+    per quantized model on their way into the real quantizers (which still run on every image)."""
     import tensorflow as tf
     from onnxruntime import quantization
 
-    counts = {"onnx": 0, "tflite": 0}
+    counts: dict[str, list[int]] = {"onnx": [], "tflite": []}
     real_quantize = quantization.quantize_static
 
     def counting_quantize(model_input, model_output, calibration_data_reader, *args, **kwargs):
+        counts["onnx"].append(0)
+
         class Counting(quantization.CalibrationDataReader):
             def get_next(self):
                 batch = calibration_data_reader.get_next()
                 if batch is not None:
-                    counts["onnx"] += len(next(iter(batch.values())))
+                    counts["onnx"][-1] += len(next(iter(batch.values())))
                 return batch
 
         return real_quantize(model_input, model_output, Counting(), *args, **kwargs)
@@ -59,9 +62,11 @@ def calibration_counts(monkeypatch) -> dict[str, int]:
         def convert():
             dataset = converter.representative_dataset
             if dataset is not None:
+                counts["tflite"].append(0)
+
                 def counted():
                     for sample in dataset():
-                        counts["tflite"] += len(sample[0])
+                        counts["tflite"][-1] += len(sample[0])
                         yield sample
 
                 converter.representative_dataset = counted
@@ -91,7 +96,9 @@ def test_second_export_is_byte_identical_and_quantizers_get_the_recorded_count(t
     recorded = manifest["calibration"]["count"]
     assert recorded == 1000
     # MNIST samples hold pure 0 and 255 pixels, so the TFLite full-range guard adds no extra image.
-    assert calibration_counts == {"onnx": recorded, "tflite": recorded}
+    quantized = {backend: [entry for entry in FORMATS if entry.precision == "int8" and entry.backend == backend]
+                 for backend in ("onnx", "tflite")}
+    assert calibration_counts == {backend: [recorded] * len(rows) for backend, rows in quantized.items()}
 
 
 def test_cli_records_a_command_without_paths(tmp_path, source_model, mnist_path):
