@@ -117,8 +117,12 @@ class ImageSource:
         pass
 
 
-def open_source(spec: str, retries: int, loop: bool) -> CaptureSource | ImageSource:
-    """A camera index ("0"), a video file, an image file or a directory of images."""
+def open_source(spec: str, retries: int, loop: bool) -> Any:
+    """A camera index ("0"), "picamera" (a Pi camera module), a video file, an image file or a directory of images."""
+    if spec.strip().lower() == "picamera":
+        from edge_digits.apps.pi_camera import PicameraSource
+
+        return PicameraSource()
     if re.fullmatch(r"\d+", spec.strip()):
         return CaptureSource(int(spec), retries, loop)
     path = Path(spec).expanduser()
@@ -252,7 +256,8 @@ DESCRIPTION = "Read handwritten digits live from a camera, video, image or image
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """The camera demo's options, shared by `edge-digits camera` and `python camera_demo.py`."""
-    parser.add_argument("--source", default="0", help="camera index (default 0), video file, image file or directory of images")
+    parser.add_argument("--source", default="0", help="camera index (default 0), picamera (a Raspberry Pi camera module, via picamera2), "
+                                                      "video file, image file or directory of images")
     add_model_options(parser)
     parser.add_argument("--headless", action="store_true", help="no window: print one JSON line per frame (automatic without a display)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
