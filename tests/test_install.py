@@ -48,6 +48,26 @@ def test_runtime_commands_do_not_ask_for_the_build_tier():
     assert result.stdout.strip()
 
 
+def test_model_lookup_order_is_variable_then_local_export_then_the_package(tmp_path, monkeypatch):
+    from edge_digits.errors import EdgeDigitsError
+    from edge_digits.runtime.classifier import EXPORT_DIR_VARIABLE, default_export_dir, packaged_export_dir
+
+    chosen, local = tmp_path / "chosen", tmp_path / "work" / "export"
+    for directory in (chosen, local):
+        directory.mkdir(parents=True)
+        shutil.copy2(EXPORT_DIR / "manifest.json", directory / "manifest.json")
+    monkeypatch.chdir(local.parent)
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(chosen))
+    assert default_export_dir() == chosen
+    monkeypatch.delenv(EXPORT_DIR_VARIABLE)
+    assert default_export_dir().resolve() == local
+    (local / "manifest.json").unlink()  # an export/ without a manifest is someone else's folder
+    assert default_export_dir() == packaged_export_dir() == EXPORT_DIR  # a checkout's own copy is its export/
+    monkeypatch.setenv(EXPORT_DIR_VARIABLE, str(tmp_path / "missing"))
+    with pytest.raises(EdgeDigitsError, match=r"EDGE_DIGITS_EXPORT.*holds no manifest.json"):
+        default_export_dir()
+
+
 def test_the_wheel_carries_the_runtime_artifacts_and_not_the_build_tier_files(built_wheel):
     names = set(zipfile.ZipFile(built_wheel).namelist())
     runtime = [path.name for pattern in ("*.onnx", "*.tflite") for path in EXPORT_DIR.glob(pattern)]
@@ -74,7 +94,7 @@ def runtime_venv(built_wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("runtime-venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                             str(built_wheel)], env=clean_environment(), capture_output=True, text=True, timeout=1200)
+                             str(built_wheel)], cwd=venv.parent, env=clean_environment(), capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr
     return venv
 
