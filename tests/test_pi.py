@@ -123,3 +123,34 @@ def test_pi_check_reads_like_x86_on_both_releases_and_both_pi_cpus(built_wheel, 
     for release in ("bookworm (Python 3.11)", "trixie (Python 3.13)"):
         for model in ("pi4 (cortex-a72)", "pi5 (cortex-a76)"):
             assert any(line.startswith(f"pi-check: {release} as {model}: ") and "equal x86's texts" in line for line in lines), result.stdout
+
+
+def load_pi_check():
+    """scripts/pi-check as a module (it has no .py suffix, being a command)."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("pi_check", str(REPO / "scripts" / "pi-check"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("pi_check", loader))
+    sys.modules["pi_check"] = module  # dataclasses look their module up there
+    loader.exec_module(module)
+    return module
+
+
+def test_pi_check_reports_the_largest_differences_and_fails_on_a_changed_text():
+    import copy
+
+    pi_check = load_pi_check()
+    digits = [{"digit": 1, "confidence": 0.9, "box": [10, 10, 8, 20], "line": 0},
+              {"digit": 2, "confidence": 0.8, "box": [30, 10, 12, 20], "line": 0}]
+    x86 = {"read": [{"image": "/tmp/a.jpg", "text": "12", "digits": copy.deepcopy(digits)}],
+           "camera": [{"frame": 0, "source": "a.jpg", "text": "12", "raw_text": "12", "digits": copy.deepcopy(digits)}]}
+    arm = copy.deepcopy(x86)
+    arm["read"][0]["digits"][1]["box"][2] += 2
+    arm["camera"][0]["digits"][0]["confidence"] -= 0.03
+    box, confidence, count = pi_check.compare(arm, x86, "test")
+    assert box == (2, "read a.jpg") and count == 2
+    assert confidence[1] == "camera a.jpg" and confidence[0] == pytest.approx(0.03)
+    arm["camera"][0]["raw_text"] = "17"
+    with pytest.raises(pi_check.CheckFailed, match="camera a.jpg reads '17' on ARM but '12' on x86"):
+        pi_check.compare(arm, x86, "test")
