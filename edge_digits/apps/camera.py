@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # keep OpenCV's C++ warnings out of the one-line errors
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and FFmpeg's own (AV_LOG_QUIET)
@@ -37,6 +37,9 @@ from edge_digits.runtime.imageio import (  # noqa: E402
     open_video_writer,
 )
 from edge_digits.runtime.smoothing import ReadingSmoother  # noqa: E402
+
+if TYPE_CHECKING:
+    from edge_digits.apps.pi_camera import PicameraSource  # imported for --source picamera only
 
 PROG = "camera_demo"
 WINDOW = "edge-digits camera demo (q or Esc quits)"
@@ -117,7 +120,7 @@ class ImageSource:
         pass
 
 
-def open_source(spec: str, retries: int, loop: bool) -> Any:
+def open_source(spec: str, retries: int, loop: bool) -> CaptureSource | ImageSource | PicameraSource:
     """A camera index ("0"), "picamera" (a Pi camera module), a video file, an image file or a directory of images."""
     if spec.strip().lower() == "picamera":
         from edge_digits.apps.pi_camera import PicameraSource
