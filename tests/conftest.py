@@ -39,3 +39,15 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600):
 
     return subprocess.run([sys.executable, "-m", "edge_digits.apps.cli", *args], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once per session by scripts/pi-check (the one wheel builder)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("wheel")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pi-check"), "--build-wheel", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip())

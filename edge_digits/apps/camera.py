@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # keep OpenCV's C++ warnings out of the one-line errors
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # and FFmpeg's own (AV_LOG_QUIET)
@@ -37,6 +37,9 @@ from edge_digits.runtime.imageio import (  # noqa: E402
     open_video_writer,
 )
 from edge_digits.runtime.smoothing import ReadingSmoother  # noqa: E402
+
+if TYPE_CHECKING:
+    from edge_digits.apps.pi_camera import PicameraSource  # imported for --source picamera only
 
 PROG = "camera_demo"
 WINDOW = "edge-digits camera demo (q or Esc quits)"
@@ -117,8 +120,12 @@ class ImageSource:
         pass
 
 
-def open_source(spec: str, retries: int, loop: bool) -> CaptureSource | ImageSource:
-    """A camera index ("0"), a video file, an image file or a directory of images."""
+def open_source(spec: str, retries: int, loop: bool) -> CaptureSource | ImageSource | PicameraSource:
+    """A camera index ("0"), "picamera" (a Pi camera module), a video file, an image file or a directory of images."""
+    if spec.strip().lower() == "picamera":
+        from edge_digits.apps.pi_camera import PicameraSource
+
+        return PicameraSource()
     if re.fullmatch(r"\d+", spec.strip()):
         return CaptureSource(int(spec), retries, loop)
     path = Path(spec).expanduser()
@@ -252,7 +259,8 @@ DESCRIPTION = "Read handwritten digits live from a camera, video, image or image
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """The camera demo's options, shared by `edge-digits camera` and `python camera_demo.py`."""
-    parser.add_argument("--source", default="0", help="camera index (default 0), video file, image file or directory of images")
+    parser.add_argument("--source", default="0", help="camera index (default 0), picamera (a Raspberry Pi camera module, via picamera2), "
+                                                      "video file, image file or directory of images")
     add_model_options(parser)
     parser.add_argument("--headless", action="store_true", help="no window: print one JSON line per frame (automatic without a display)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")

@@ -21,6 +21,10 @@ from edge_digits.options import (
 )
 
 PROGRAM = "edge-digits"
+# Subcommands that need TensorFlow (the Keras model is their input or oracle; bench times a Keras row),
+# and the modules only the build tier ("train" extra) installs.
+BUILD_TIER_COMMANDS = ("train", "evaluate", "export", "parity", "bench")
+BUILD_TIER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "sympy")
 
 
 def _quiet_tensorflow() -> None:
@@ -342,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every failure is one line on stderr and a non-zero exit (traceback with --debug)."""
     args = build_parser().parse_args(argv)
     args.debug = getattr(args, "debug", False)
+    if needs_missing_build_tier(args):
+        print(f"{PROGRAM}: error: {build_tier_hint(args.command)}", file=sys.stderr)
+        return 1
     try:
         if getattr(args, "data", None) is not None:
             from edge_digits.build.mnist import (
@@ -351,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
             check_mnist_file(args.data)
         with progress_silenced(bool(getattr(args, "json", False))):  # --json output never mixes with a bar
             return args.handler(args)
+    except ModuleNotFoundError as error:
+        if args.debug:
+            raise
+        missing_build_tier = (error.name or "").split(".")[0] in BUILD_TIER_MODULES
+        print(f"{PROGRAM}: error: {build_tier_hint(args.command) if missing_build_tier else describe(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as interrupt:
         if args.debug:
             raise
@@ -364,6 +377,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{PROGRAM}: error: {describe(error)}", file=sys.stderr)
         return 1
+
+
+def needs_missing_build_tier(args: argparse.Namespace) -> bool:
+    """True for a build-tier command on a runtime-only install, checked before any work starts."""
+    import importlib.util
+
+    if args.command not in BUILD_TIER_COMMANDS or (args.command == "bench" and args.against):
+        return False  # bench --against times runtime artifacts only
+    try:
+        return importlib.util.find_spec("tensorflow") is None
+    except (ImportError, ValueError):  # a broken or half-removed TensorFlow
+        return True
+
+
+def build_tier_hint(command: str) -> str:
+    """The one line a runtime-only install prints for a command that needs TensorFlow."""
+    return f"'{command}' needs the build tier (TensorFlow), which this install lacks: pip install \"edge-digits[train]\""
 
 
 def describe(error: BaseException) -> str:

@@ -6,6 +6,7 @@ Every classifier takes float32 (N, 28, 28, 1) images in [0, 1] (MNIST polarity) 
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any
@@ -14,26 +15,46 @@ import numpy as np
 
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
-from edge_digits.runtime.manifest import read_manifest, verify_artifact
+from edge_digits.runtime.manifest import MANIFEST_NAME, read_manifest, verify_artifact
 
 EXPORT_DIR_VARIABLE = "EDGE_DIGITS_EXPORT"
 BACKENDS = ("onnx", "tflite")
 
 
+def packaged_export_dir() -> Path | None:
+    """The models the installed package carries (edge_digits/export in the wheel), or in a source
+    checkout the repository's export/ that the build maps there; None when neither holds a manifest."""
+    shipped = importlib.resources.files("edge_digits") / "export"
+    checkout = Path(__file__).resolve().parent.parent.parent / "export"
+    for candidate in (shipped, checkout):
+        if isinstance(candidate, Path) and (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return None
+
+
 def default_export_dir() -> Path:
-    """$EDGE_DIGITS_EXPORT, else ./export, else the export/ shipped beside the package."""
-    candidates = [os.environ.get(EXPORT_DIR_VARIABLE), "export", Path(__file__).resolve().parent.parent / "export"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "manifest.json").is_file():
-            return Path(candidate)
+    """Where models come from when none is given: $EDGE_DIGITS_EXPORT, else ./export when it holds a
+    manifest, else the package's own copy (see packaged_export_dir)."""
+    variable = os.environ.get(EXPORT_DIR_VARIABLE)
+    if variable:
+        if not (Path(variable) / MANIFEST_NAME).is_file():
+            raise EdgeDigitsError(f"${EXPORT_DIR_VARIABLE} is {variable}, which holds no {MANIFEST_NAME}; "
+                                  "point it at an export directory or unset it")
+        return Path(variable)
+    if (Path("export") / MANIFEST_NAME).is_file():
+        return Path("export")
+    packaged = packaged_export_dir()
+    if packaged is not None:
+        return packaged
     raise EdgeDigitsError(
-        f"no exported models found (looked in ${EXPORT_DIR_VARIABLE}, ./export and the package's export/); "
-        "run `edge-digits export --int8` or pass --model PATH"
+        f"no exported models found (looked in ${EXPORT_DIR_VARIABLE}, ./export and the package's own copy); "
+        "pass --model PATH, reinstall edge-digits (its wheel carries the models) "
+        "or, with the build tier, run `edge-digits export --int8`"
     )
 
 
 def resolve_artifact(model: str | os.PathLike | None, backend: str, precision: str = "int8") -> Path:
-    """Turn a file, a directory or None (the shipped export/) into one artifact path for `backend`."""
+    """Turn a file, a directory or None (default_export_dir's choice) into one artifact path for `backend`."""
     if backend not in BACKENDS:
         raise EdgeDigitsError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     directory = default_export_dir() if model is None else Path(model)
@@ -157,7 +178,7 @@ def load_classifier(
     verify: bool = True,
     threads: int = 1,
 ) -> Classifier:
-    """Load an artifact (file, export directory, or the shipped export/) checked against its manifest."""
+    """Load an artifact (file, export directory, or default_export_dir's) checked against its manifest."""
     path = resolve_artifact(model, backend, precision)
     if not path.is_file():
         raise EdgeDigitsError(f"model not found: {path}")

@@ -57,7 +57,12 @@ class DigitReader:
 
     From an export directory it takes the fp32 model by default: the reader decides splits and drops
     blobs by confidence, and an int8 softmax (1/256 steps) blurs exactly those margins, for ~0.01 ms
-    saved per crop. Pass precision="int8" (or an int8 file) to use the quantized model."""
+    saved per crop. Pass precision="int8" (or an int8 file) to use the quantized model.
+
+    Models are looked up in this order: `model=` (a file or export directory), $EDGE_DIGITS_EXPORT,
+    ./export when it holds a manifest.json, then the copy the installed package carries
+    (edge_digits/export, mapped from the repository's export/ at build time). Each is verified
+    against its directory's manifest.json unless verify=False."""
 
     def __init__(
         self,

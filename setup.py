@@ -1,0 +1,16 @@
+"""Build hook: ship the top-level export/ (the one copy in git) inside the wheel as edge_digits/export.
+
+pyproject.toml holds the metadata; setup.py only adds the mapped data package, which
+pyproject's `packages.find` cannot express next to a found package list.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    packages=[*find_packages(include=["edge_digits", "edge_digits.*"]), "edge_digits.export"],
+    package_dir={"edge_digits.export": "export"},
+    # Runtime artifacts by glob, so models other exports add (e.g. digits_int8_tasks.tflite, golden vectors) ship too;
+    # the .keras source and the training by-products (curves PNG, history JSON) belong to the build tier.
+    package_data={"edge_digits.export": ["*.onnx", "*.tflite", "*.json", "*.txt"]},
+    exclude_package_data={"edge_digits.export": ["*.history.json"]},
+)
