@@ -59,33 +59,51 @@ class Session:
         return [url for url in self.requests if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != HOST]
 
 
+class Browser:
+    """Headless Chromium beside a local server of the page; `open` gives a fresh, ready page."""
+
+    def __init__(self, chromium: Any, url: str):
+        self.chromium, self.url = chromium, url
+
+    def open(self, query: str = "", viewport: tuple[int, int] = (760, 640)) -> Session:
+        """A new page at the page's URL + `query`, recording requests and errors, once its model is ready."""
+        page = self.chromium.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        session = Session(page, self.url + query)
+        page.on("request", lambda request: session.requests.append(request.url))
+        page.on("console", lambda message: session.errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: session.errors.append(str(error)))
+        page.goto(session.url)
+        page.evaluate("window.edgeDigits.ready")
+        return session
+
+
 @contextmanager
-def open_page(query: str = "", camera: bool = False, model: str | os.PathLike | None = None,
-              viewport: tuple[int, int] = (760, 640)) -> Iterator[Session]:
-    """Serve the page, open it in headless Chromium (with a fake camera when `camera`), wait until the model is ready."""
+def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | None = None) -> Iterator[Browser]:
+    """Serve the page on a free port and start headless Chromium with a fake camera (playing `video`, a .y4m file, if given)."""
     from playwright.sync_api import sync_playwright
 
     server = make_server(0, model)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    flags = FLAGS + FAKE_CAMERA + ([f"--use-file-for-fake-video-capture={Path(video).resolve()}"] if video else [])
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                                 args=FLAGS + (FAKE_CAMERA if camera else []))
+            chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=flags)
             try:
-                page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-                session = Session(page, url_of(server) + query)
-                page.on("request", lambda request: session.requests.append(request.url))
-                page.on("console", lambda message: session.errors.append(message.text) if message.type == "error" else None)
-                page.on("pageerror", lambda error: session.errors.append(str(error)))
-                page.goto(session.url)
-                page.evaluate("window.edgeDigits.ready")
-                yield session
+                yield Browser(chromium, url_of(server))
             finally:
-                browser.close()
+                chromium.close()
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def open_page(query: str = "", model: str | os.PathLike | None = None, viewport: tuple[int, int] = (760, 640),
+              video: str | os.PathLike | None = None) -> Iterator[Session]:
+    """One ready page in its own browser (see launch)."""
+    with launch(model, video) as browser:
+        yield browser.open(query, viewport)
 
 
 def to_rgba(image: np.ndarray) -> np.ndarray:
@@ -151,3 +169,47 @@ def normalize_masks(session: Session, masks: list[np.ndarray]) -> np.ndarray:
     payload = [{"width": int(m.shape[1]), "height": int(m.shape[0]), "data": m.astype(np.uint8).ravel().tolist()} for m in masks]
     values = session.page.evaluate("(masks) => masks.map((mask) => window.edgeDigits.normalize(mask))", payload)
     return np.asarray(values, dtype=np.float32).reshape(len(masks), 28, 28)
+
+
+# Pen strokes of a few digits in a unit box (x right, y down), for drawing on the pad like a user.
+STROKES = {
+    "0": [[(0.5 + 0.42 * np.sin(t), 0.5 - 0.5 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 25)]],
+    "1": [[(0.5, 0.0), (0.5, 1.0)]],
+    "2": [[(0.1, 0.25), (0.3, 0.02), (0.7, 0.02), (0.9, 0.25), (0.8, 0.5), (0.1, 1.0), (0.95, 1.0)]],
+    "4": [[(0.65, 0.0), (0.05, 0.65), (0.95, 0.65)], [(0.65, 0.05), (0.65, 1.0)]],
+    "7": [[(0.05, 0.0), (0.95, 0.0), (0.35, 1.0)]],
+}
+SLOT = (150, 60, 100, 200)  # pad pixels: slot pitch, left and top of the first digit, digit width, digit height
+
+
+def draw_digits(page: Any, text: str, first_slot: int = 0) -> None:
+    """Write `text` (digits of STROKES; a space skips a slot) on the page's pad with the mouse."""
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / float(page.evaluate("document.getElementById('pad').width"))
+    pitch, left, top, width, height = SLOT[0], SLOT[1], SLOT[2] - 40, SLOT[2], SLOT[3]
+    for index, char in enumerate(text, first_slot):
+        for stroke in STROKES.get(char, []):
+            points = [(box["x"] + scale * (left + pitch * index + width * x), box["y"] + scale * (top + height * y)) for x, y in stroke]
+            page.mouse.move(*points[0])
+            page.mouse.down()
+            for point in points[1:]:
+                page.mouse.move(*point, steps=4)
+            page.mouse.up()
+
+
+def fake_camera_file(path: str | os.PathLike, data_path: str | os.PathLike | None = None, seed: int = 5,
+                     frames: int = 10) -> tuple[Path, Any]:
+    """A .y4m video of one synthetic 640x480 scene (measure.scenes) for Chromium's fake camera; -> (path, scene)."""
+    import cv2
+
+    from edge_digits.measure.scenes import make_suite
+
+    scene = make_suite(1, seed=seed, data_path=data_path)[0]
+    height, width = scene.image.shape[:2]
+    i420 = cv2.cvtColor(scene.image, cv2.COLOR_BGR2YUV_I420).tobytes()
+    path = Path(path)
+    with open(path, "wb") as stream:
+        stream.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for _ in range(frames):
+            stream.write(b"FRAME\n" + i420)
+    return path, scene

@@ -55,16 +55,16 @@ window.edgeDigits = {
 function drawReading(reading, scale = 1) {
   overlayContext.clearRect(0, 0, overlay.width, overlay.height);
   overlayContext.lineWidth = 3;
-  overlayContext.font = "bold 20px system-ui, sans-serif";
+  overlayContext.font = `bold ${Math.max(13, Math.round(overlay.width / 40))}px system-ui, sans-serif`;
   for (const { digit, confidence, box } of reading.digits) {
     const [x, y, w, h] = box.map((v) => v * scale);
     overlayContext.strokeStyle = "#0a8f3c";
     overlayContext.strokeRect(x, y, w, h);
     const label = `${digit} ${(100 * confidence).toFixed(0)}%`;
     overlayContext.fillStyle = "rgba(255, 255, 255, 0.85)";
-    overlayContext.fillRect(x, Math.max(0, y - 24), overlayContext.measureText(label).width + 8, 22);
+    overlayContext.fillRect(x, Math.max(0, y - 20), overlayContext.measureText(label).width + 6, 19);
     overlayContext.fillStyle = "#0a5f2c";
-    overlayContext.fillText(label, x + 4, Math.max(18, y - 6));
+    overlayContext.fillText(label, x + 3, Math.max(15, y - 5));
   }
   output.textContent = reading.text || " ";
 }

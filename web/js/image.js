@@ -25,24 +25,35 @@ function finish(out, values, uint8) {
   return out;
 }
 
-/** One axis of a separable resize: weights[d] = [[sourceIndex, weight], ...] applied along rows or columns. */
+/** Flattened taps: for output d, weights[k] of source indices[k] for k in [starts[d], starts[d + 1]). */
+function flatten(taps) {
+  const starts = new Int32Array(taps.length + 1);
+  taps.forEach((row, d) => { starts[d + 1] = starts[d] + row.length; });
+  const indices = new Int32Array(starts[taps.length]), weights = new Float64Array(starts[taps.length]);
+  taps.forEach((row, d) => row.forEach(([index, weight], k) => { indices[starts[d] + k] = index; weights[starts[d] + k] = weight; }));
+  return { starts, indices, weights };
+}
+
+/** A separable resize: column taps along each row, then row taps down each column. */
 function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
-  const { width, data } = source;
+  const { width, height, data } = source;
   const uint8 = data instanceof Uint8Array;
-  const rows = new Float32Array(newWidth * source.height);
-  for (let y = 0; y < source.height; y++) {
-    const base = y * width;
+  const cols = flatten(columnTaps), rowsTaps = flatten(rowTaps);
+  const rows = new Float64Array(newWidth * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width, outBase = y * newWidth;
     for (let x = 0; x < newWidth; x++) {
       let sum = 0;
-      for (const [index, weight] of columnTaps[x]) sum += weight * data[base + index];
-      rows[y * newWidth + x] = sum;
+      for (let k = cols.starts[x]; k < cols.starts[x + 1]; k++) sum += cols.weights[k] * data[base + cols.indices[k]];
+      rows[outBase + x] = sum;
     }
   }
-  const values = new Float32Array(newWidth * newHeight);
+  const values = new Float64Array(newWidth * newHeight);
   for (let y = 0; y < newHeight; y++) {
-    for (const [index, weight] of rowTaps[y]) {
-      const base = index * newWidth;
-      for (let x = 0; x < newWidth; x++) values[y * newWidth + x] += weight * rows[base + x];
+    const outBase = y * newWidth;
+    for (let k = rowsTaps.starts[y]; k < rowsTaps.starts[y + 1]; k++) {
+      const base = rowsTaps.indices[k] * newWidth, weight = rowsTaps.weights[k];
+      for (let x = 0; x < newWidth; x++) values[outBase + x] += weight * rows[base + x];
     }
   }
   const out = uint8 ? new Uint8Array(values.length) : new Float32Array(values.length);
@@ -111,7 +122,24 @@ export function resizeCubic(source, newWidth, newHeight) {
 
 /** cv2.resize with INTER_AREA for downscaling: each output pixel averages the source area it covers. */
 export function resizeArea(source, newWidth, newHeight) {
+  const factor = source.width / newWidth;
+  if (Number.isInteger(factor) && factor === source.height / newHeight) return blockMean(source, factor);
   return separable(source, newWidth, newHeight, areaTaps(source.width, newWidth), areaTaps(source.height, newHeight));
+}
+
+/** Mean of factor x factor blocks (INTER_AREA by a whole factor), uint8 rounded. */
+function blockMean(source, factor) {
+  const { width, data } = source;
+  const newWidth = width / factor, newHeight = source.height / factor;
+  const sums = new Float64Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight * factor; y++) {
+    const out = Math.floor(y / factor) * newWidth, base = y * width;
+    for (let x = 0; x < width; x++) sums[out + Math.floor(x / factor)] += data[base + x];
+  }
+  const area = factor * factor;
+  const out = data instanceof Uint8Array ? new Uint8Array(sums.length) : new Float32Array(sums.length);
+  for (let i = 0; i < sums.length; i++) out[i] = data instanceof Uint8Array ? saturate(sums[i] / area) : sums[i] / area;
+  return plane(newWidth, newHeight, out);
 }
 
 /** cv2.getStructuringElement(MORPH_ELLIPSE, (size, size)) as a list of [dx, dy] offsets from the centre. */
@@ -129,26 +157,46 @@ export function ellipse(size) {
 
 export const SQUARE3 = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [dx, dy]));
 
-function morph(source, offsets, takeMax) {
+/** Erosion with a kernel symmetric in each row (ellipses, squares) given as [dx, dy] offsets; outside
+ *  pixels never win (OpenCV's default border). Row minima over [x - k, x + k] grow one k at a time. */
+export function erode(source, offsets) {
   const { width, height, data } = source;
-  const out = new data.constructor(data.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let best = takeMax ? -Infinity : Infinity;
-      for (const [dx, dy] of offsets) {
-        const sx = x + dx, sy = y + dy;
-        if (sx < 0 || sy < 0 || sx >= width || sy >= height) continue;  // outside never wins (OpenCV's default)
-        const value = data[sy * width + sx];
-        if (takeMax ? value > best : value < best) best = value;
+  const reach = new Map();  // dy -> k
+  for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
+  const widest = Math.max(...reach.values());
+  const levels = [Float32Array.from(data)];
+  for (let k = 1; k <= widest; k++) {
+    const previous = levels[k - 1], next = new Float32Array(previous);
+    for (let y = 0; y < height; y++) {
+      const base = y * width;
+      for (let x = 0; x < width; x++) {
+        let best = next[base + x];
+        if (x - k >= 0 && data[base + x - k] < best) best = data[base + x - k];
+        if (x + k < width && data[base + x + k] < best) best = data[base + x + k];
+        next[base + x] = best;
       }
-      out[y * width + x] = best;
+    }
+    levels.push(next);
+  }
+  const result = new Float32Array(width * height).fill(Infinity);
+  for (const [dy, k] of reach) {
+    const level = levels[k];
+    for (let y = Math.max(0, -dy); y < Math.min(height, height - dy); y++) {
+      const out = y * width, from = (y + dy) * width;
+      for (let x = 0; x < width; x++) if (level[from + x] < result[out + x]) result[out + x] = level[from + x];
     }
   }
-  return plane(width, height, out);
+  return plane(width, height, data instanceof Uint8Array ? Uint8Array.from(result) : result);
 }
 
-export const erode = (source, offsets) => morph(source, offsets, false);
-export const dilate = (source, offsets) => morph(source, offsets, true);
+/** Dilation: the erosion of the negative (outside pixels never win). */
+export function dilate(source, offsets) {
+  const negative = plane(source.width, source.height, Float32Array.from(source.data, (v) => -v));
+  const eroded = erode(negative, offsets).data;
+  const out = new source.data.constructor(eroded.length);
+  for (let i = 0; i < eroded.length; i++) out[i] = -eroded[i];
+  return plane(source.width, source.height, out);
+}
 
 function reflect101(index, size) {
   if (size === 1) return 0;
@@ -159,20 +207,23 @@ function reflect101(index, size) {
 /** Separable uint8 filter with integer kernel and divisor (cv2.blur, 3x3 GaussianBlur), border reflect-101. */
 export function filterInteger(source, kernel, divisor) {
   const { width, height, data } = source;
-  const half = (kernel.length - 1) / 2;
+  const half = (kernel.length - 1) / 2, taps = kernel.length;
+  const xs = Int32Array.from({ length: width * taps }, (_, i) => reflect101(Math.floor(i / taps) + (i % taps) - half, width));
+  const ys = Int32Array.from({ length: height * taps }, (_, i) => reflect101(Math.floor(i / taps) + (i % taps) - half, height));
   const rows = new Int32Array(width * height);
   for (let y = 0; y < height; y++) {
+    const base = y * width;
     for (let x = 0; x < width; x++) {
       let sum = 0;
-      for (let k = 0; k < kernel.length; k++) sum += kernel[k] * data[y * width + reflect101(x + k - half, width)];
-      rows[y * width + x] = sum;
+      for (let k = 0; k < taps; k++) sum += kernel[k] * data[base + xs[x * taps + k]];
+      rows[base + x] = sum;
     }
   }
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let sum = 0;
-      for (let k = 0; k < kernel.length; k++) sum += kernel[k] * rows[reflect101(y + k - half, height) * width + x];
+      for (let k = 0; k < taps; k++) sum += kernel[k] * rows[ys[y * taps + k] * width + x];
       out[y * width + x] = saturate(sum / divisor);
     }
   }
@@ -187,18 +238,17 @@ export function components(source, connectivity = 8) {
   const parent = [0];
   const find = (i) => { while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; } return i; };
   const join = (a, b) => { a = find(a); b = find(b); if (a !== b) parent[Math.max(a, b)] = Math.min(a, b); };
-  const neighbours = connectivity === 8 ? [[-1, -1], [0, -1], [1, -1], [-1, 0]] : [[0, -1], [-1, 0]];
+  const eight = connectivity === 8;
+  const attach = (label, other) => { if (!other) return label; if (!label) return other; join(label, other); return label; };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       if (!data[i]) continue;
-      let label = 0;
-      for (const [dx, dy] of neighbours) {
-        const sx = x + dx, sy = y + dy;
-        if (sx < 0 || sy < 0 || sx >= width) continue;
-        const other = labels[sy * width + sx];
-        if (!other) continue;
-        if (!label) label = other; else join(label, other);
+      let label = x > 0 ? labels[i - 1] : 0;
+      if (y > 0) {
+        label = attach(label, labels[i - width]);
+        if (eight && x > 0) label = attach(label, labels[i - width - 1]);
+        if (eight && x + 1 < width) label = attach(label, labels[i - width + 1]);
       }
       if (!label) { label = parent.length; parent.push(label); }
       labels[i] = label;
@@ -225,8 +275,8 @@ export function components(source, connectivity = 8) {
   return { count, labels, stats };
 }
 
-/** cv2.warpAffine(source, matrix, size) with INTER_LINEAR and a zero border: source coordinates are
- *  quantized to 1/32 pixel as OpenCV does; uint8 results are rounded. */
+/** cv2.warpAffine(source, matrix, size) with INTER_LINEAR and a zero border, as OpenCV 5 does it:
+ *  exact (unquantized) source coordinates; uint8 results are rounded. */
 export function warpAffine(source, matrix, newWidth, newHeight) {
   const [[a, b, c], [d, e, f]] = matrix;
   const det = a * e - b * d;
@@ -237,11 +287,9 @@ export function warpAffine(source, matrix, newWidth, newHeight) {
   const out = uint8 ? new Uint8Array(newWidth * newHeight) : new Float32Array(newWidth * newHeight);
   const at = (x, y) => (x < 0 || y < 0 || x >= width || y >= height ? 0 : data[y * width + x]);
   for (let y = 0; y < newHeight; y++) {
-    const rowX = Math.round((ib * y + ic) * 1024), rowY = Math.round((ie * y + iff) * 1024);
     for (let x = 0; x < newWidth; x++) {
-      const X = (rowX + Math.round(ia * x * 1024) + 16) >> 5;
-      const Y = (rowY + Math.round(id * x * 1024) + 16) >> 5;
-      const sx = X >> 5, sy = Y >> 5, fx = (X & 31) / 32, fy = (Y & 31) / 32;
+      const X = ia * x + ib * y + ic, Y = id * x + ie * y + iff;
+      const sx = Math.floor(X), sy = Math.floor(Y), fx = X - sx, fy = Y - sy;
       const value = (1 - fx) * (1 - fy) * at(sx, sy) + fx * (1 - fy) * at(sx + 1, sy)
         + (1 - fx) * fy * at(sx, sy + 1) + fx * fy * at(sx + 1, sy + 1);
       out[y * newWidth + x] = uint8 ? saturate(value) : value;

@@ -87,7 +87,8 @@ function binarize(ink) {
   const levels = inkLevels(ink);
   if (!levels) return null;
   const [low, high] = levels;
-  const weak = plane(ink.width, ink.height, Uint8Array.from(ink.data, (v) => (v > low ? 255 : 0)));
+  const weak = plane(ink.width, ink.height, new Uint8Array(ink.data.length));
+  for (let i = 0; i < ink.data.length; i++) weak.data[i] = ink.data[i] > low ? 255 : 0;
   const { labels, stats } = components(weak, 8);
   const strong = new Uint8Array(stats.length);
   for (let i = 0; i < ink.data.length; i++) if (ink.data[i] > high) strong[labels[i]] = 1;
