@@ -177,3 +177,22 @@ def test_camera_mode_reads_frames(chromium):
     assert camera.errors == []
     assert camera.foreign_requests() == []
     assert levenshtein(text.replace("\n", ""), chromium.scene.text.replace("\n", "")) <= 1
+
+
+def test_screenshot_script_writes_both_modes(tmp_path):
+    """scripts/web-screenshots (which made docs/img/web-*.png) still works: both PNGs, the pad read right."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    from tests.conftest import REPO
+
+    require_browser()
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "web-screenshots"), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pad reads '1704'" in result.stdout
+    for name in ("web-draw.png", "web-camera.png"):
+        image = cv2.imread(str(tmp_path / name))
+        assert image is not None and image.shape[1] == 700 and image.std() > 10
