@@ -7,6 +7,7 @@ import { ReadingSmoother } from "./smoothing.js";
 
 const params = new URLSearchParams(location.search);
 const modelUrl = params.get("model") || "models/digits_int8.onnx";
+const threads = Math.max(1, Number.parseInt(params.get("threads") || "1", 10) || 1);
 const pad = document.getElementById("pad");
 const overlay = document.getElementById("overlay");
 const video = document.getElementById("video");
@@ -21,9 +22,10 @@ let mode = "draw";
 let framesRead = 0;
 let cameraStream = null;
 
-const ready = loadSession(modelUrl).then((loaded) => {
+const ready = loadSession(modelUrl, threads).then((loaded) => {
   session = loaded;
-  status.textContent = `model ready (${crossOriginIsolated ? "WebAssembly threads" : "one thread"})`;
+  const used = crossOriginIsolated ? threads : 1;
+  status.textContent = `model ready (${used} WebAssembly thread${used > 1 ? "s" : ""}${crossOriginIsolated ? "" : ", page not cross-origin isolated"})`;
 }).catch((error) => {
   status.textContent = `could not load ${modelUrl}: ${error.message}`;
   throw error;

@@ -12,8 +12,10 @@ export function fromImageData({ width, height, data }) {
   const channels = [new Uint8Array(count), new Uint8Array(count), new Uint8Array(count)];
   let gray = true;
   for (let i = 0; i < count; i++) {
-    const alpha = data[4 * i + 3] / 255;
-    for (let c = 0; c < 3; c++) channels[c][i] = Math.floor(data[4 * i + c] * alpha + 255 * (1 - alpha) + 0.5);
+    const alpha = data[4 * i + 3];
+    for (let c = 0; c < 3; c++) {
+      channels[c][i] = alpha === 255 ? data[4 * i + c] : Math.floor((data[4 * i + c] * alpha) / 255 + 255 * (1 - alpha / 255) + 0.5);
+    }
     if (gray && (channels[0][i] !== channels[1][i] || channels[1][i] !== channels[2][i])) gray = false;
   }
   return (gray ? [channels[0]] : channels).map((values) => plane(width, height, values));
@@ -22,10 +24,14 @@ export function fromImageData({ width, height, data }) {
 /** OpenCV's gray conversion (fixed point, as cv2.COLOR_BGR2GRAY) of a planes image. */
 export function toGray(image) {
   if (image.length === 1) return image[0];
-  const [r, g, b] = image.map((p) => p.data);
-  const out = new Uint8Array(r.length);
-  for (let i = 0; i < r.length; i++) out[i] = (b[i] * 1868 + g[i] * 9617 + r[i] * 4899 + 8192) >> 14;
+  const out = new Uint8Array(image[0].data.length);
+  for (let i = 0; i < out.length; i++) out[i] = grayAt(image, i);
   return plane(image[0].width, image[0].height, out);
+}
+
+function grayAt(image, i) {
+  return image.length === 1 ? image[0].data[i]
+    : (image[2].data[i] * 1868 + image[1].data[i] * 9617 + image[0].data[i] * 4899 + 8192) >> 14;
 }
 
 /** The outermost rows' and columns' pixel indices (only the four corners of a tiny image). */
@@ -52,12 +58,12 @@ function lightStrokes(gray) {
 
 /** True when the ink is lighter than its background (white-on-black datasets, chalk on a board). */
 export function lightInk(image) {
-  const gray = toGray(image);
-  const { width, height } = gray;
+  const { width, height } = image[0];
   const large = Math.max(width, height) > CROP_SIDE;
-  const frame = frameIndices(width, height).map((i) => gray.data[i]);
-  const sparse = () => { const v = []; for (let y = 0; y < height; y += 8) for (let x = 0; x < width; x += 8) v.push(gray.data[y * width + x]); return v; };
+  const frame = frameIndices(width, height).map((i) => grayAt(image, i));
+  const sparse = () => { const v = []; for (let y = 0; y < height; y += 8) for (let x = 0; x < width; x += 8) v.push(grayAt(image, y * width + x)); return v; };
   if (median(frame) >= DARK_FRAME && !(large && median(sparse()) < DARK_FRAME)) return false;
+  const gray = toGray(image);
   if (large) return lightStrokes(gray);
   const threshold = otsu(gray);
   const share = gray.data.reduce((n, v) => n + (v > threshold), 0) / gray.data.length;

@@ -133,12 +133,18 @@ function blockMean(source, factor) {
   const newWidth = width / factor, newHeight = source.height / factor;
   const sums = new Float64Array(newWidth * newHeight);
   for (let y = 0; y < newHeight * factor; y++) {
-    const out = Math.floor(y / factor) * newWidth, base = y * width;
-    for (let x = 0; x < width; x++) sums[out + Math.floor(x / factor)] += data[base + x];
+    const out = Math.floor(y / factor) * newWidth;
+    let index = y * width;
+    for (let block = 0; block < newWidth; block++) {
+      let sum = 0;
+      for (let k = 0; k < factor; k++) sum += data[index++];
+      sums[out + block] += sum;
+    }
   }
   const area = factor * factor;
-  const out = data instanceof Uint8Array ? new Uint8Array(sums.length) : new Float32Array(sums.length);
-  for (let i = 0; i < sums.length; i++) out[i] = data instanceof Uint8Array ? saturate(sums[i] / area) : sums[i] / area;
+  const uint8 = data instanceof Uint8Array;
+  const out = uint8 ? new Uint8Array(sums.length) : new Float32Array(sums.length);
+  for (let i = 0; i < sums.length; i++) out[i] = uint8 ? saturate(sums[i] / area) : sums[i] / area;
   return plane(newWidth, newHeight, out);
 }
 
@@ -164,38 +170,33 @@ export function erode(source, offsets) {
   const reach = new Map();  // dy -> k
   for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
   const widest = Math.max(...reach.values());
-  const levels = [Float32Array.from(data)];
+  const levels = [data];
   for (let k = 1; k <= widest; k++) {
-    const previous = levels[k - 1], next = new Float32Array(previous);
+    const next = new data.constructor(levels[k - 1]);
     for (let y = 0; y < height; y++) {
       const base = y * width;
-      for (let x = 0; x < width; x++) {
-        let best = next[base + x];
-        if (x - k >= 0 && data[base + x - k] < best) best = data[base + x - k];
-        if (x + k < width && data[base + x + k] < best) best = data[base + x + k];
-        next[base + x] = best;
-      }
+      for (let x = k; x < width; x++) if (data[base + x - k] < next[base + x]) next[base + x] = data[base + x - k];
+      for (let x = 0; x + k < width; x++) if (data[base + x + k] < next[base + x]) next[base + x] = data[base + x + k];
     }
     levels.push(next);
   }
-  const result = new Float32Array(width * height).fill(Infinity);
+  const result = new data.constructor(levels[reach.get(0) ?? 0]);
   for (const [dy, k] of reach) {
+    if (dy === 0) continue;
     const level = levels[k];
     for (let y = Math.max(0, -dy); y < Math.min(height, height - dy); y++) {
       const out = y * width, from = (y + dy) * width;
       for (let x = 0; x < width; x++) if (level[from + x] < result[out + x]) result[out + x] = level[from + x];
     }
   }
-  return plane(width, height, data instanceof Uint8Array ? Uint8Array.from(result) : result);
+  return plane(width, height, result);
 }
 
-/** Dilation: the erosion of the negative (outside pixels never win). */
+/** Dilation: the erosion of the negative (255 - v for uint8, -v for floats). */
 export function dilate(source, offsets) {
-  const negative = plane(source.width, source.height, Float32Array.from(source.data, (v) => -v));
-  const eroded = erode(negative, offsets).data;
-  const out = new source.data.constructor(eroded.length);
-  for (let i = 0; i < eroded.length; i++) out[i] = -eroded[i];
-  return plane(source.width, source.height, out);
+  const flip = source.data instanceof Uint8Array ? (v) => 255 - v : (v) => -v;
+  const eroded = erode(plane(source.width, source.height, source.data.map(flip)), offsets);
+  return plane(source.width, source.height, eroded.data.map(flip));
 }
 
 function reflect101(index, size) {

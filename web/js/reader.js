@@ -11,10 +11,12 @@ const SPLIT_MARGIN = 0.2, SPLIT_WIDE = 1.3, STROKE_FREE = 1.5, STROKE_COST = 0.1
 const DESKEW_FROM = 6.0, DESKEW_DIGITS = 3, FRAGMENTS = 4;
 export const INPUT_NAME = "image";
 
-/** Load the ONNX model at `url` into a WebAssembly session (threads when the page is cross-origin isolated). */
-export async function loadSession(url) {
+/** Load the ONNX model at `url` into a WebAssembly session. One thread by default: a camera frame's batch
+ *  is a dozen 28x28 crops, and spinning worker threads slow the main thread's segmentation more than they
+ *  speed the model; more (threads > 1) need a cross-origin isolated page (COOP/COEP headers). */
+export async function loadSession(url, threads = 1) {
   ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
-  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? threads : 1;
   return ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
 }
 
