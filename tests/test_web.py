@@ -11,10 +11,9 @@ import os
 import numpy as np
 import pytest
 
+from edge_digits.apps import browser
 from edge_digits.measure.textdistance import levenshtein
 from tests.conftest import EXPORT_DIR
-
-browser = pytest.importorskip("edge_digits.apps.browser")
 
 MNIST_DIGITS = 500
 SCENES = 50

@@ -130,9 +130,10 @@ def _batches(items: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
         yield batch
 
 
-DECODE = """const decode = ({width, height, data}) => {
-  const bytes = Uint8ClampedArray.from(atob(data), (c) => c.charCodeAt(0));
-  return new ImageData(bytes, width, height);
+DECODE = """const decode = async ({width, height, data}) => {
+  const bytes = Uint8Array.fromBase64 ? Uint8Array.fromBase64(data)
+    : new Uint8Array(await (await fetch("data:application/octet-stream;base64," + data)).arrayBuffer());
+  return new ImageData(new Uint8ClampedArray(bytes.buffer), width, height);
 };"""
 
 
@@ -142,7 +143,7 @@ def read_images(session: Session, images: list[np.ndarray]) -> list[dict[str, An
     for batch in _batches(list(images)):
         readings += session.page.evaluate(f"""async (images) => {{ {DECODE}
             const out = [];
-            for (const image of images) out.push(await window.edgeDigits.read(decode(image)));
+            for (const image of images) out.push(await window.edgeDigits.read(await decode(image)));
             return out; }}""", [_packed(image) for image in batch])
     return readings
 
@@ -152,7 +153,7 @@ def time_reads(session: Session, images: list[np.ndarray], warmup: int = 10) -> 
     times: list[float] = []
     for index, batch in enumerate(_batches(list(images))):
         times += session.page.evaluate(f"""async ([images, warmup]) => {{ {DECODE}
-            const frames = images.map(decode);
+            const frames = await Promise.all(images.map(decode));
             for (let i = 0; i < Math.min(warmup, frames.length); i++) await window.edgeDigits.read(frames[i]);
             const out = [];
             for (const frame of frames) {{
