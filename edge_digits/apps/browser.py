@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -148,21 +148,29 @@ def read_images(session: Session, images: list[np.ndarray]) -> list[dict[str, An
     return readings
 
 
-def time_reads(session: Session, images: list[np.ndarray], warmup: int = 10) -> list[float]:
-    """Milliseconds the page takes to read each image (decoding excluded), after `warmup` untimed reads."""
+def time_reads(session: Session, images: list[np.ndarray], warmup: int = 10,
+               cpu_clock: Callable[[], float] | None = None) -> tuple[list[float], float]:
+    """(milliseconds the page takes to read each image, CPU seconds `cpu_clock` counted while only reading),
+    after `warmup` untimed reads; each batch of images is uploaded and decoded before its reads are timed."""
     times: list[float] = []
+    cpu = 0.0
     for index, batch in enumerate(_batches(list(images))):
-        times += session.page.evaluate(f"""async ([images, warmup]) => {{ {DECODE}
-            const frames = await Promise.all(images.map(decode));
+        session.page.evaluate(f"""async (images) => {{ {DECODE}
+            window.edgeDigitsFrames = await Promise.all(images.map(decode)); }}""", [_packed(image) for image in batch])
+        start = cpu_clock() if cpu_clock else 0.0
+        times += session.page.evaluate("""async (warmup) => {
+            const frames = window.edgeDigitsFrames;
             for (let i = 0; i < Math.min(warmup, frames.length); i++) await window.edgeDigits.read(frames[i]);
             const out = [];
-            for (const frame of frames) {{
+            for (const frame of frames) {
               const start = performance.now();
               await window.edgeDigits.read(frame);
               out.push(performance.now() - start);
-            }}
-            return out; }}""", [[_packed(image) for image in batch], warmup if index == 0 else 0])
-    return times
+            }
+            return out; }""", warmup if index == 0 else 0)
+        cpu += (cpu_clock() - start) if cpu_clock else 0.0
+    session.page.evaluate("delete window.edgeDigitsFrames")
+    return times, cpu
 
 
 def normalize_masks(session: Session, masks: list[np.ndarray]) -> np.ndarray:
