@@ -1,6 +1,7 @@
 // Bring any input to what the segmenter expects (dark ink on lighter paper, digits inside the frame),
 // a port of edge_digits/runtime/canvas.py; images are lists of uint8 planes (1 gray or 3 colour, RGB).
-import { dilate, ellipse, erode, median, otsu, plane, pyRound, resizeArea, resizeCubic, resizeLinear } from "./image.js";
+import { dilate, ellipse, erode, median, otsu, plane, pyRound } from "./image.js";
+import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 
 const SMALL_SIDE = 64, TARGET_SIDE = 160, SMALL_MARGIN = 1.5, MARGIN = 0.5, TINY_SIDE = 16, DARK_FRAME = 160;
 const CROP_INK_SHARE = 0.6, POLARITY_SIDE = 160, STROKE_DIVISOR = 40, LIGHT_RATIO = 2.0, FRAME_INK_SHARE = 0.02;

@@ -1,6 +1,7 @@
 // MNIST-faithful normalization, a port of edge_digits/runtime/normalize.py: ink fitted into 20x20
 // keeping aspect ratio, centred by centre of mass in 28x28, strokes nudged towards MNIST's width.
-import { SQUARE3, dilate, ellipse, erode, plane, pyRound, resizeArea, resizeLinear, warpAffine } from "./image.js";
+import { SQUARE3, dilate, ellipse, erode, plane, pyRound } from "./image.js";
+import { resizeArea, resizeLinear, warpAffine } from "./resize.js";
 
 const BOX = 20;
 export const SIZE = 28;
