@@ -65,9 +65,13 @@ export function erode(source, offsets) {
 
 /** Dilation: the erosion of the negative (255 - v for uint8, -v for floats). */
 export function dilate(source, offsets) {
-  const flip = source.data instanceof Uint8Array ? (v) => 255 - v : (v) => -v;
-  const eroded = erode(plane(source.width, source.height, source.data.map(flip)), offsets);
-  return plane(source.width, source.height, eroded.data.map(flip));
+  const { width, height, data } = source;
+  const uint8 = data instanceof Uint8Array;
+  const negative = new data.constructor(data.length);
+  for (let i = 0; i < data.length; i++) negative[i] = uint8 ? 255 - data[i] : -data[i];
+  const eroded = erode(plane(width, height, negative), offsets).data;
+  for (let i = 0; i < eroded.length; i++) eroded[i] = uint8 ? 255 - eroded[i] : -eroded[i];
+  return plane(width, height, eroded);
 }
 
 function reflect101(index, size) {
@@ -98,6 +102,25 @@ export function filterInteger(source, kernel, divisor) {
       for (let k = 0; k < taps; k++) sum += kernel[k] * rows[ys[y * taps + k] * width + x];
       out[y * width + x] = saturate(sum / divisor);
     }
+  }
+  return plane(width, height, out);
+}
+
+/** cv2.GaussianBlur(source, (3, 3), 0) of a uint8 plane: kernel [1, 2, 1] / 4 both ways, border reflect-101. */
+export function gaussian3(source) {
+  const { width, height, data } = source;
+  if (width < 2 || height < 2) return filterInteger(source, [1, 2, 1], 16);
+  const rows = new Uint16Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    rows[base] = 2 * data[base] + 2 * data[base + 1];
+    for (let x = 1; x < width - 1; x++) rows[base + x] = data[base + x - 1] + 2 * data[base + x] + data[base + x + 1];
+    rows[base + width - 1] = 2 * data[base + width - 1] + 2 * data[base + width - 2];
+  }
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const above = (y === 0 ? 1 : y - 1) * width, here = y * width, below = (y === height - 1 ? height - 2 : y + 1) * width;
+    for (let x = 0; x < width; x++) out[here + x] = (rows[above + x] + 2 * rows[here + x] + rows[below + x] + 8) >> 4;
   }
   return plane(width, height, out);
 }

@@ -3,7 +3,7 @@
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
 // Not ported: rules.py (erasing the printed lines of ruled paper and boxes drawn around digits).
-import { argsort, components, dilate, ellipse, erode, filterInteger, plane, pyRound } from "./image.js";
+import { argsort, components, dilate, ellipse, erode, filterInteger, gaussian3, plane, pyRound } from "./image.js";
 import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { splitProposals, toImage } from "./split.js";
 
@@ -106,7 +106,7 @@ function detect(image, scale) {
   const { width, height } = image[0];
   const w = Math.max(1, pyRound(width * scale)), h = Math.max(1, pyRound(height * scale));
   const work = scale > 1 ? mapPlanes(image, (p) => resizeCubic(p, w, h)) : scale === 1 ? image : mapPlanes(image, (p) => shrink(p, w, h));
-  const found = binarize(filterInteger(inkMap(work), [1, 2, 1], 16));
+  const found = binarize(gaussian3(inkMap(work)));
   if (!found) return null;
   const ids = plausible(found.stats, found.ids, h, w);
   if (!ids.length) return null;
