@@ -17,6 +17,7 @@ from tests.conftest import EXPORT_DIR
 
 MNIST_DIGITS = 500
 SCENES = 50
+RULED_SCENES = 12
 
 
 def require_browser() -> None:
@@ -77,6 +78,27 @@ def test_scenes_score_within_two_points_of_python(session, mnist_path, python_re
     page_accuracy = accuracy([reading["text"] for reading in page])
     python_accuracy = accuracy([python_reader.read(scene.image).text for scene in scenes])
     print(f"{SCENES} scenes, {digits} digits: page {page_accuracy:.2%}, Python {python_accuracy:.2%}")
+    assert abs(page_accuracy - python_accuracy) <= 0.02
+    assert page_accuracy >= 0.9
+
+
+@pytest.mark.parametrize("paper", ["lined", "squared"])
+def test_ruled_paper_scores_within_two_points_of_python(session, mnist_path, python_reader, paper):
+    """Scenes printed on notebook paper: the page erases the rules as runtime/rules.py does."""
+    from edge_digits.measure.paper import on_paper
+    from edge_digits.measure.scenes import make_suite
+
+    scenes = [on_paper(scene, paper, np.random.default_rng([0, index, 1]))
+              for index, scene in enumerate(make_suite(RULED_SCENES, seed=0, data_path=mnist_path))]
+    truths = [scene.text.replace("\n", "") for scene in scenes]
+    digits = sum(len(truth) for truth in truths)
+
+    def accuracy(texts: list[str]) -> float:
+        return 1 - sum(levenshtein(text.replace("\n", ""), truth) for text, truth in zip(texts, truths)) / digits
+
+    page_accuracy = accuracy([reading["text"] for reading in browser.read_images(session, [scene.image for scene in scenes])])
+    python_accuracy = accuracy([python_reader.read(scene.image).text for scene in scenes])
+    print(f"{RULED_SCENES} scenes on {paper} paper, {digits} digits: page {page_accuracy:.2%}, Python {python_accuracy:.2%}")
     assert abs(page_accuracy - python_accuracy) <= 0.02
     assert page_accuracy >= 0.9
 

@@ -2,14 +2,14 @@
 // against the estimated paper, hysteresis threshold from the image's own noise and ink level,
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
-// Not ported: rules.py (erasing the printed lines of ruled paper and boxes drawn around digits).
 import { argsort, components, dilate, ellipse, erode, filterInteger, gaussian3, plane, pyRound } from "./image.js";
 import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
+import { eraseFrames, eraseRules } from "./rules.js";
 import { splitProposals, toImage } from "./split.js";
 
 const WORK_MAX_SIDE = 1024, COARSE_SIDE = 320, MIN_DIGIT = 28, TARGET_DIGIT = 40, SMALL_DIGIT = 20;
 const UPSCALED_SIDE = 2048, BACKGROUND_SIDE = 128, SPLIT_WIDE = 1.4, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
-const HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
+const FAINT_RULES = 0.5, HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
 
 const mapPlanes = (image, f) => image.map(f);
 
@@ -86,9 +86,14 @@ function binarize(ink) {
   const levels = inkLevels(ink);
   if (!levels) return null;
   const [low, high] = levels;
-  const weak = plane(ink.width, ink.height, new Uint8Array(ink.data.length));
-  for (let i = 0; i < ink.data.length; i++) weak.data[i] = ink.data[i] > low ? 255 : 0;
-  const { labels, stats } = components(weak, 8);
+  const threshold = (level) => plane(ink.width, ink.height, ink.data.map((v) => (v > level ? 255 : 0)));
+  const weak = threshold(low);
+  let { labels, stats } = components(weak, 8);
+  // the rules of the paper (looked for in a fainter mask), then boxes drawn around digits
+  const unruled = eraseRules(weak, ink, threshold(FAINT_RULES * low));
+  if (unruled !== weak) ({ labels, stats } = components(unruled, 8));
+  const unboxed = eraseFrames(unruled, labels, stats);
+  if (unboxed) ({ labels, stats } = components(unboxed, 8));
   const strong = new Uint8Array(stats.length);
   for (let i = 0; i < ink.data.length; i++) if (ink.data[i] > high) strong[labels[i]] = 1;
   const ids = [];
