@@ -220,6 +220,12 @@ def command_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_web(args: argparse.Namespace) -> int:
+    from edge_digits.apps.web import run
+
+    return run(args)
+
+
 def _write_annotation(image, reading, path: Path) -> None:
     import cv2
 
@@ -339,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  "each frame is one JSON line on stdout.")
     add_camera_arguments(camera)
     camera.set_defaults(handler=command_camera)
+
+    web = commands.add_parser("web", parents=[common], help="serve the browser page that reads digits with onnxruntime-web",
+                              description="Serve web/ (draw and camera modes; the browser runs the model) and the "
+                              "exported models on 127.0.0.1, with the COOP/COEP headers WebAssembly threads need.")
+    web.add_argument("--port", type=at_least(0), default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    web.add_argument("--model", help="export directory holding digits_int8.onnx (default: $EDGE_DIGITS_EXPORT, ./export, "
+                                     "then the installed package's models)")
+    web.set_defaults(handler=command_web)
     return parser
 
 

@@ -1,0 +1,114 @@
+"""`edge-digits web`: serve the browser page (web/) and the exported models on 127.0.0.1.
+
+The page reads digits itself with onnxruntime-web; this server only hands out static files, with
+the cross-origin isolation headers (COOP/COEP) that let WebAssembly use threads. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from edge_digits.errors import EdgeDigitsError
+from edge_digits.runtime.classifier import default_export_dir
+
+HOST = "127.0.0.1"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+MODELS_PREFIX = "/models/"
+PAGE_MODEL = "digits_int8.onnx"  # what the page loads (models/digits_int8.onnx)
+ORT_ENTRY = Path("node_modules") / "onnxruntime-web" / "dist" / "ort.wasm.min.mjs"
+HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",  # with COEP: crossOriginIsolated, so WebAssembly threads
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+
+class PageHandler(SimpleHTTPRequestHandler):
+    """Static files from the page directory, /models/* from the export directory; no directory listings."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                      ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream"}
+
+    def __init__(self, *args, web_dir: Path, model_dir: Path, **kwargs):
+        self.model_dir = model_dir
+        super().__init__(*args, directory=str(web_dir), **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        route = unquote(urlsplit(path).path)
+        if route.startswith(MODELS_PREFIX):
+            name = route[len(MODELS_PREFIX):]
+            # only plain file names of the export directory: no sub-paths, no way out of it
+            return str(self.model_dir / name) if name and "/" not in name and name not in (".", "..") else ""
+        return super().translate_path(path)
+
+    def list_directory(self, path):  # type: ignore[override]
+        self.send_error(404, "no directory listings")
+        return None
+
+    def end_headers(self) -> None:
+        for name, value in HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args) -> None:  # quiet: the page is served locally to one user
+        pass
+
+
+def check_web_dir(web_dir: Path) -> None:
+    """The page and its npm packages exist; else one line naming the command that installs them."""
+    if not (web_dir / "index.html").is_file():
+        raise EdgeDigitsError(f"the web page is missing: {web_dir / 'index.html'} not found")
+    if not (web_dir / ORT_ENTRY).is_file():
+        raise EdgeDigitsError(f"the page's npm packages are missing; run `npm ci --prefix {os.path.relpath(web_dir)}`")
+
+
+def check_model_dir(model: str | os.PathLike | None) -> Path:
+    """The export directory to serve (default: the shipped export/); it must hold the page's model."""
+    directory = default_export_dir() if model is None else Path(model)
+    if not directory.is_dir():
+        raise EdgeDigitsError(f"--model must be an export directory, got {directory}")
+    if not (directory / PAGE_MODEL).is_file():
+        raise EdgeDigitsError(f"no {PAGE_MODEL} in {directory}; run `edge-digits export --int8 --out {directory}`")
+    return directory
+
+
+def make_server(port: int = 8000, model: str | os.PathLike | None = None, web_dir: Path = WEB_DIR) -> ThreadingHTTPServer:
+    """A server (not yet serving) for the page and the models on HOST:port; port 0 picks a free one."""
+    if not 0 <= port <= 65535:
+        raise EdgeDigitsError(f"port must be between 0 and 65535, got {port}")
+    check_web_dir(web_dir)
+    model_dir = check_model_dir(model)
+    handler = partial(PageHandler, web_dir=web_dir, model_dir=model_dir)
+    try:
+        server = ThreadingHTTPServer((HOST, port), handler)
+    except OSError as error:
+        reason = "already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
+        raise EdgeDigitsError(f"cannot serve on {HOST}:{port}: {reason}") from None
+    server.daemon_threads = True
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    """The page's address on `server`."""
+    return f"http://{HOST}:{server.server_address[1]}/"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; the URL is printed first (flushed, so scripts can read it)."""
+    server = make_server(args.port, args.model)
+    print(f"serving the edge-digits page at {url_of(server)} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,206 @@
+// Image primitives the reader needs, ported from the OpenCV calls of edge_digits/runtime (same
+// border rules, pixel centres and rounding where it matters). A plane is {width, height, data}
+// with data a Uint8Array (0..255) or Float32Array; colour images are arrays of planes.
+
+/** Python's round(): halves go to the even neighbour (sizes must match the Python reader's). */
+export function pyRound(value) {
+  const floor = Math.floor(value);
+  const rest = value - floor;
+  if (rest > 0.5) return floor + 1;
+  if (rest < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+export function plane(width, height, data) {
+  return { width, height, data: data || new Uint8Array(width * height) };
+}
+
+export function saturate(value) {
+  return value <= 0 ? 0 : value >= 255 ? 255 : Math.round(value);
+}
+
+/** cv2.getStructuringElement(MORPH_ELLIPSE, (size, size)) as a list of [dx, dy] offsets from the centre. */
+export function ellipse(size) {
+  const r = Math.floor(size / 2);
+  const offsets = [];
+  for (let i = 0; i < size; i++) {
+    const dy = i - r;
+    if (Math.abs(dy) > r) continue;
+    const dx = r ? Math.round(r * Math.sqrt((r * r - dy * dy) / (r * r))) : 0;
+    for (let j = Math.max(r - dx, 0); j < Math.min(r + dx + 1, size); j++) offsets.push([j - r, dy]);
+  }
+  return offsets;
+}
+
+export const SQUARE3 = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [dx, dy]));
+
+/** Erosion with a kernel symmetric in each row (ellipses, squares) given as [dx, dy] offsets; outside
+ *  pixels never win (OpenCV's default border). Row minima over [x - k, x + k] grow one k at a time. */
+export function erode(source, offsets) {
+  const { width, height, data } = source;
+  const reach = new Map();  // dy -> k
+  for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
+  const widest = Math.max(...reach.values());
+  const levels = [data];
+  for (let k = 1; k <= widest; k++) {
+    const next = new data.constructor(levels[k - 1]);
+    for (let y = 0; y < height; y++) {
+      const base = y * width;
+      for (let x = k; x < width; x++) if (data[base + x - k] < next[base + x]) next[base + x] = data[base + x - k];
+      for (let x = 0; x + k < width; x++) if (data[base + x + k] < next[base + x]) next[base + x] = data[base + x + k];
+    }
+    levels.push(next);
+  }
+  const result = new data.constructor(levels[reach.get(0) ?? 0]);
+  for (const [dy, k] of reach) {
+    if (dy === 0) continue;
+    const level = levels[k];
+    for (let y = Math.max(0, -dy); y < Math.min(height, height - dy); y++) {
+      const out = y * width, from = (y + dy) * width;
+      for (let x = 0; x < width; x++) if (level[from + x] < result[out + x]) result[out + x] = level[from + x];
+    }
+  }
+  return plane(width, height, result);
+}
+
+/** Dilation: the erosion of the negative (255 - v for uint8, -v for floats). */
+export function dilate(source, offsets) {
+  const { width, height, data } = source;
+  const uint8 = data instanceof Uint8Array;
+  const negative = new data.constructor(data.length);
+  for (let i = 0; i < data.length; i++) negative[i] = uint8 ? 255 - data[i] : -data[i];
+  const eroded = erode(plane(width, height, negative), offsets).data;
+  for (let i = 0; i < eroded.length; i++) eroded[i] = uint8 ? 255 - eroded[i] : -eroded[i];
+  return plane(width, height, eroded);
+}
+
+function reflect101(index, size) {
+  if (size === 1) return 0;
+  while (index < 0 || index >= size) index = index < 0 ? -index : 2 * size - 2 - index;
+  return index;
+}
+
+/** Separable uint8 filter with integer kernel and divisor (cv2.blur, 3x3 GaussianBlur), border reflect-101. */
+export function filterInteger(source, kernel, divisor) {
+  const { width, height, data } = source;
+  const half = (kernel.length - 1) / 2, taps = kernel.length;
+  const xs = Int32Array.from({ length: width * taps }, (_, i) => reflect101(Math.floor(i / taps) + (i % taps) - half, width));
+  const ys = Int32Array.from({ length: height * taps }, (_, i) => reflect101(Math.floor(i / taps) + (i % taps) - half, height));
+  const rows = new Int32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    for (let x = 0; x < width; x++) {
+      let sum = 0;
+      for (let k = 0; k < taps; k++) sum += kernel[k] * data[base + xs[x * taps + k]];
+      rows[base + x] = sum;
+    }
+  }
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let sum = 0;
+      for (let k = 0; k < taps; k++) sum += kernel[k] * rows[ys[y * taps + k] * width + x];
+      out[y * width + x] = saturate(sum / divisor);
+    }
+  }
+  return plane(width, height, out);
+}
+
+/** cv2.GaussianBlur(source, (3, 3), 0) of a uint8 plane: kernel [1, 2, 1] / 4 both ways, border reflect-101. */
+export function gaussian3(source) {
+  const { width, height, data } = source;
+  if (width < 2 || height < 2) return filterInteger(source, [1, 2, 1], 16);
+  const rows = new Uint16Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    rows[base] = 2 * data[base] + 2 * data[base + 1];
+    for (let x = 1; x < width - 1; x++) rows[base + x] = data[base + x - 1] + 2 * data[base + x] + data[base + x + 1];
+    rows[base + width - 1] = 2 * data[base + width - 1] + 2 * data[base + width - 2];
+  }
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const above = (y === 0 ? 1 : y - 1) * width, here = y * width, below = (y === height - 1 ? height - 2 : y + 1) * width;
+    for (let x = 0; x < width; x++) out[here + x] = (rows[above + x] + 2 * rows[here + x] + rows[below + x] + 8) >> 4;
+  }
+  return plane(width, height, out);
+}
+
+/** Connected components of pixels != 0 (8- or 4-connected), labels in raster order of first pixel;
+ *  stats[label] = [x, y, w, h, area] like cv2.connectedComponentsWithStats (label 0 is the background). */
+export function components(source, connectivity = 8) {
+  const { width, height, data } = source;
+  const labels = new Int32Array(width * height);
+  const parent = [0];
+  const find = (i) => { while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; } return i; };
+  const join = (a, b) => { a = find(a); b = find(b); if (a !== b) parent[Math.max(a, b)] = Math.min(a, b); };
+  const eight = connectivity === 8;
+  const attach = (label, other) => { if (!other) return label; if (!label) return other; join(label, other); return label; };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!data[i]) continue;
+      let label = x > 0 ? labels[i - 1] : 0;
+      if (y > 0) {
+        label = attach(label, labels[i - width]);
+        if (eight && x > 0) label = attach(label, labels[i - width - 1]);
+        if (eight && x + 1 < width) label = attach(label, labels[i - width + 1]);
+      }
+      if (!label) { label = parent.length; parent.push(label); }
+      labels[i] = label;
+    }
+  }
+  const final = new Int32Array(parent.length);
+  let count = 1;
+  for (let i = 1; i < parent.length; i++) final[i] = find(i) === i ? count++ : final[find(i)];
+  const stats = Array.from({ length: count }, () => [Infinity, Infinity, -1, -1, 0]);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const label = final[labels[i]];
+      labels[i] = label;
+      const s = stats[label];
+      if (x < s[0]) s[0] = x;
+      if (y < s[1]) s[1] = y;
+      if (x > s[2]) s[2] = x;
+      if (y > s[3]) s[3] = y;
+      s[4]++;
+    }
+  }
+  for (const s of stats) { s[2] = s[2] - s[0] + 1; s[3] = s[3] - s[1] + 1; }
+  return { count, labels, stats };
+}
+
+/** Otsu's threshold of a uint8 plane (cv2.THRESH_OTSU): pixels above it are the bright class. */
+export function otsu(source) {
+  const histogram = new Float64Array(256);
+  for (const value of source.data) histogram[value]++;
+  const total = source.data.length;
+  let mu = 0;
+  for (let i = 0; i < 256; i++) mu += i * histogram[i] / total;
+  let q1 = 0, mu1 = 0, best = 0, threshold = 0;
+  const epsilon = 1.1920929e-7;
+  for (let i = 0; i < 256; i++) {
+    const p = histogram[i] / total;
+    mu1 *= q1;
+    q1 += p;
+    const q2 = 1 - q1;
+    if (Math.min(q1, q2) < epsilon || Math.max(q1, q2) > 1 - epsilon) continue;
+    mu1 = (mu1 + i * p) / q1;
+    const mu2 = (mu - q1 * mu1) / q2;
+    const between = q1 * q2 * (mu1 - mu2) * (mu1 - mu2);
+    if (between > best) { best = between; threshold = i; }
+  }
+  return threshold;
+}
+
+/** numpy's median of a list of numbers. */
+export function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  return n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+/** Indices that sort `values` ascending (stable). */
+export function argsort(values) {
+  return Array.from(values, (_, i) => i).sort((i, j) => values[i] - values[j] || i - j);
+}

@@ -1,0 +1,155 @@
+// Geometric resampling the reader needs, ported from OpenCV (cv2.resize's area, linear and cubic
+// interpolation with half-pixel centres and replicated edges; warpAffine as OpenCV 5 does it).
+import { plane, saturate } from "./image.js";
+
+function finish(out, values, uint8) {
+  if (uint8) for (let i = 0; i < values.length; i++) out[i] = saturate(values[i]);
+  else out.set(values);
+  return out;
+}
+
+/** Flattened taps: for output d, weights[k] of source indices[k] for k in [starts[d], starts[d + 1]). */
+function flatten(taps) {
+  const starts = new Int32Array(taps.length + 1);
+  taps.forEach((row, d) => { starts[d + 1] = starts[d] + row.length; });
+  const indices = new Int32Array(starts[taps.length]), weights = new Float64Array(starts[taps.length]);
+  taps.forEach((row, d) => row.forEach(([index, weight], k) => { indices[starts[d] + k] = index; weights[starts[d] + k] = weight; }));
+  return { starts, indices, weights };
+}
+
+/** A separable resize: column taps along each row, then row taps down each column. */
+function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
+  const { width, height, data } = source;
+  const uint8 = data instanceof Uint8Array;
+  const cols = flatten(columnTaps), rowsTaps = flatten(rowTaps);
+  const rows = new Float64Array(newWidth * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width, outBase = y * newWidth;
+    for (let x = 0; x < newWidth; x++) {
+      let sum = 0;
+      for (let k = cols.starts[x]; k < cols.starts[x + 1]; k++) sum += cols.weights[k] * data[base + cols.indices[k]];
+      rows[outBase + x] = sum;
+    }
+  }
+  const values = new Float64Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight; y++) {
+    const outBase = y * newWidth;
+    for (let k = rowsTaps.starts[y]; k < rowsTaps.starts[y + 1]; k++) {
+      const base = rowsTaps.indices[k] * newWidth, weight = rowsTaps.weights[k];
+      for (let x = 0; x < newWidth; x++) values[outBase + x] += weight * rows[base + x];
+    }
+  }
+  const out = uint8 ? new Uint8Array(values.length) : new Float32Array(values.length);
+  return plane(newWidth, newHeight, finish(out, values, uint8));
+}
+
+function linearTaps(size, newSize) {
+  const scale = size / newSize;
+  const taps = [];
+  for (let d = 0; d < newSize; d++) {
+    let position = (d + 0.5) * scale - 0.5;
+    let left = Math.floor(position);
+    let fraction = position - left;
+    if (left < 0) { left = 0; fraction = 0; }
+    if (left >= size - 1) { left = size - 1; fraction = 0; }
+    taps.push(fraction === 0 ? [[left, 1]] : [[left, 1 - fraction], [left + 1, fraction]]);
+  }
+  return taps;
+}
+
+function cubicTaps(size, newSize) {
+  const scale = size / newSize;
+  const a = -0.75;
+  const taps = [];
+  for (let d = 0; d < newSize; d++) {
+    const position = (d + 0.5) * scale - 0.5;
+    const left = Math.floor(position);
+    const t = position - left;
+    const weights = [
+      ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+      ((a + 2) * t - (a + 3)) * t * t + 1,
+      ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+    ];
+    weights.push(1 - weights[0] - weights[1] - weights[2]);
+    taps.push(weights.map((weight, k) => [Math.min(size - 1, Math.max(0, left - 1 + k)), weight]));
+  }
+  return taps;
+}
+
+function areaTaps(size, newSize) {
+  const scale = size / newSize;
+  const taps = [];
+  for (let d = 0; d < newSize; d++) {
+    const start = d * scale;
+    const end = Math.min(size, start + scale);
+    const cell = end - start;
+    const row = [];
+    for (let s = Math.floor(start); s < Math.ceil(end - 1e-9); s++) {
+      const overlap = Math.min(end, s + 1) - Math.max(start, s);
+      if (overlap > 1e-9) row.push([s, overlap / cell]);
+    }
+    taps.push(row);
+  }
+  return taps;
+}
+
+/** cv2.resize with INTER_LINEAR (half-pixel centres, edge replicated). */
+export function resizeLinear(source, newWidth, newHeight) {
+  return separable(source, newWidth, newHeight, linearTaps(source.width, newWidth), linearTaps(source.height, newHeight));
+}
+
+/** cv2.resize with INTER_CUBIC (a = -0.75). */
+export function resizeCubic(source, newWidth, newHeight) {
+  return separable(source, newWidth, newHeight, cubicTaps(source.width, newWidth), cubicTaps(source.height, newHeight));
+}
+
+/** cv2.resize with INTER_AREA for downscaling: each output pixel averages the source area it covers. */
+export function resizeArea(source, newWidth, newHeight) {
+  const factor = source.width / newWidth;
+  if (Number.isInteger(factor) && factor === source.height / newHeight) return blockMean(source, factor);
+  return separable(source, newWidth, newHeight, areaTaps(source.width, newWidth), areaTaps(source.height, newHeight));
+}
+
+/** Mean of factor x factor blocks (INTER_AREA by a whole factor), uint8 rounded. */
+function blockMean(source, factor) {
+  const { width, data } = source;
+  const newWidth = width / factor, newHeight = source.height / factor;
+  const sums = new Float64Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight * factor; y++) {
+    const out = Math.floor(y / factor) * newWidth;
+    let index = y * width;
+    for (let block = 0; block < newWidth; block++) {
+      let sum = 0;
+      for (let k = 0; k < factor; k++) sum += data[index++];
+      sums[out + block] += sum;
+    }
+  }
+  const area = factor * factor;
+  const uint8 = data instanceof Uint8Array;
+  const out = uint8 ? new Uint8Array(sums.length) : new Float32Array(sums.length);
+  for (let i = 0; i < sums.length; i++) out[i] = uint8 ? saturate(sums[i] / area) : sums[i] / area;
+  return plane(newWidth, newHeight, out);
+}
+
+/** cv2.warpAffine(source, matrix, size) with INTER_LINEAR and a zero border, as OpenCV 5 does it:
+ *  exact (unquantized) source coordinates; uint8 results are rounded. */
+export function warpAffine(source, matrix, newWidth, newHeight) {
+  const [[a, b, c], [d, e, f]] = matrix;
+  const det = a * e - b * d;
+  const ia = e / det, ib = -b / det, id = -d / det, ie = a / det;
+  const ic = -(ia * c + ib * f), iff = -(id * c + ie * f);
+  const { width, height, data } = source;
+  const uint8 = data instanceof Uint8Array;
+  const out = uint8 ? new Uint8Array(newWidth * newHeight) : new Float32Array(newWidth * newHeight);
+  const at = (x, y) => (x < 0 || y < 0 || x >= width || y >= height ? 0 : data[y * width + x]);
+  for (let y = 0; y < newHeight; y++) {
+    for (let x = 0; x < newWidth; x++) {
+      const X = ia * x + ib * y + ic, Y = id * x + ie * y + iff;
+      const sx = Math.floor(X), sy = Math.floor(Y), fx = X - sx, fy = Y - sy;
+      const value = (1 - fx) * (1 - fy) * at(sx, sy) + fx * (1 - fy) * at(sx + 1, sy)
+        + (1 - fx) * fy * at(sx, sy + 1) + fx * fy * at(sx + 1, sy + 1);
+      out[y * newWidth + x] = uint8 ? saturate(value) : value;
+    }
+  }
+  return plane(newWidth, newHeight, out);
+}
