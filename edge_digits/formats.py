@@ -1,6 +1,6 @@
 """The one table of export formats. The exporter, runtime, parity, bench and docs all read it.
 
-Adding a format is one row here plus one export function in exporter.py (named by `exporter`).
+Adding a format is one row here plus one writer function in build/writers.py (named by `exporter`).
 This module is runtime tier: plain data, no TensorFlow.
 """
 
@@ -18,7 +18,7 @@ class Format:
     backend: str  # "keras", "onnx" or "tflite": which runtime loads it
     precision: str  # "fp32", "fp16" or "int8"
     input_dtype: str  # "float32" (pixels in [0, 1]) or "uint8" (raw pixels 0..255)
-    exporter: str  # function in exporter.py that writes it (build tier)
+    exporter: str  # function in build/writers.py that writes it (build tier)
     flag: str | None  # the export flag that asks for it (None: always exported)
     description: str
     input_channels: int = 1  # 1: gray (N, 28, 28, 1); 3: RGB (N, 28, 28, 3), the graph turns it into gray
