@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
 
         terminated = isinstance(interrupt, Terminated)  # SIGTERM, turned into an interrupt by train/export
         print(f"{PROGRAM}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        # TensorFlow objects cut off mid-construction fail in __del__ at exit ("Exception ignored in
+        # UniquePtr.__del__ ... Traceback"); the outputs are already cleaned up, so that noise is dropped.
+        sys.unraisablehook = lambda unraisable: None
         return 143 if terminated else 130
     except Exception as error:
         if args.debug:
