@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
 
-from edge_digits.build import exporter
+from edge_digits.build import exporter, writers
 from edge_digits.build.staging import PREFIX, recover
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.formats import (
@@ -172,7 +172,7 @@ def test_failure_mid_export_keeps_previous_set(failure, tmp_path, export_dir, so
         calls.append(path)
         raise failure("simulated failure while writing the fp32 TFLite model")
 
-    monkeypatch.setattr(exporter, "export_tflite_fp32", boom)
+    monkeypatch.setattr(writers, "export_tflite_fp32", boom)
     with pytest.raises(failure):
         exporter.export(source_model, out=out, int8=True, data_path=mnist_path)
     assert calls, "the export function named in formats.py was not called"
