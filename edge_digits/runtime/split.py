@@ -115,14 +115,16 @@ def _only(crop: np.ndarray, start: int, stop: int) -> np.ndarray:
 def _pieces(crop: np.ndarray, origin: tuple[int, int], parts: list[np.ndarray], scale: float) -> list[Candidate] | None:
     """Candidates of the parts of a crop (same shape, each its own ink), trimmed to their ink; None
     if a part is (nearly) empty or spans less than PIECE_HEIGHT of the crop's height (a digit's bar or
-    loop cut off, not a digit beside it)."""
+    half its loop cut off, not a digit beside it)."""
     out = []
     for piece in parts:
         rows = np.flatnonzero(piece.any(axis=1))
         cols = np.flatnonzero(piece.any(axis=0))
-        if rows.size < 2 or rows[-1] - rows[0] + 1 < PIECE_HEIGHT * crop.shape[0] or cols.size < 2:
+        if rows.size < 2 or cols.size < 2:
             return None
         piece = piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        if piece.shape[0] < PIECE_HEIGHT * crop.shape[0]:
+            return None
         box = (origin[0] + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
         out.append(Candidate(to_image(box, scale), np.ascontiguousarray(piece)))
     return out

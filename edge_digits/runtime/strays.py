@@ -11,9 +11,10 @@ import numpy as np
 from edge_digits.runtime.normalize import stroke_width
 
 STRAY_SIZE = 0.5  # a blob whose longest side is under this share of its row neighbours' height ...
-STRAY_STROKE = 0.3  # ... or whose strokes are under this share of theirs (a hairline) is a stray mark
+STRAY_STROKE = 0.4  # ... or whose strokes are under this share of theirs (a hairline) is a stray mark
 NEAR = 1.5  # row neighbours: level with the blob and at most this many of their heights away
-STRAIGHT = 1.3  # a straight stroke's outline is at most this many times twice its box's diagonal
+STRAIGHT = 1.3  # a straight stroke's outline is at most this many times twice its box's diagonal ...
+ELONGATED = 3.0  # ... and it is at least this many times longer than wide
 
 
 def stray_marks(boxes: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
@@ -26,7 +27,7 @@ def stray_marks(boxes: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
     centre = y + h / 2
     gap = np.maximum(x[None, :] - (x + w)[:, None], x[:, None] - (x + w)[None, :])  # [i, j]: horizontal gap
     level = (centre[:, None] >= y[None, :]) & (centre[:, None] <= (y + h)[None, :])  # i's centre within j's rows
-    near = level & (gap <= NEAR * h[None, :]) & (h[None, :] > h[:, None])
+    near = level & (gap <= NEAR * h[None, :])
     np.fill_diagonal(near, False)
     suspects = np.flatnonzero(near.any(axis=1))
     if suspects.size == 0:
@@ -51,7 +52,10 @@ def stray_marks(boxes: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
 
 def straight(mask: np.ndarray) -> bool:
     """Whether a 0/255 mask is one straight stroke: its outline no longer than STRAIGHT times the
-    two sides of a line along its box's diagonal (curves, loops and crossings make it longer)."""
+    two sides of a line along its box's diagonal (curves, loops and crossings make it longer), and
+    at least ELONGATED stroke widths long (a digit too small to show its loop is a dot, not a stroke)."""
     ink = (mask > 0).view(np.uint8)
-    outline = cv2.countNonZero(ink) - cv2.countNonZero(cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
-    return outline <= STRAIGHT * 2.0 * float(np.hypot(*mask.shape))
+    area = cv2.countNonZero(ink)
+    outline = area - cv2.countNonZero(cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
+    # length / width of a stroke = (outline / 2) / (2 * area / outline)
+    return outline <= STRAIGHT * 2.0 * float(np.hypot(*mask.shape)) and outline * outline >= 4.0 * ELONGATED * area
