@@ -24,7 +24,7 @@ DESKEW_FROM = 6.0  # degrees: digits on rows tilted at least this much are turne
 DESKEW_DIGITS = 3  # when at least this many digits show the tilt
 GROUP_GAP = 1.0  # digits further apart than this many digit heights are in one line only if level:
 LEVEL = 0.5  # their centres (deskewed) within this share of the smaller digit's height
-FRAGMENTS = 4  # a first reading of at most this many digits may be pieces of one digit cut by the frame
+FRAGMENTS = 6  # a first reading from at most this many blobs may be pieces of one digit cut by the frame
 
 
 @dataclass
@@ -85,24 +85,25 @@ class DigitReader:
         lap = _Lap(timings, self.clock)
         image = as_uint8(image)
         canvas = canvases.prepare(image)
-        reading = self._read(canvas, lap)
+        reading, blobs = self._read(canvas, lap)
         crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
         cut = canvases.ink_on_frame(canvas.image) or (crop and not reading.digits)
-        if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and cut:
+        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and cut:
             # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
             # keeps pieces of it; in a crop where nothing was found, a 1 may touch the frame only with
             # its foot): read it again framed in paper, and keep that reading if it is one digit that
             # contains every piece found and covers more than twice their area
-            framed = self._read(canvases.reframe(canvas), lap)
+            framed = self._read(canvases.reframe(canvas), lap)[0]
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed
         return reading
 
-    def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> Reading:
+    def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> tuple[Reading, int]:
+        """The reading of a canvas, and how many blobs gave its digits (a split blob counts once)."""
         candidates = segment.find_candidates(canvas.image)
         lap("segmentation")
         if not candidates:
-            return Reading()
+            return Reading(), 0
         masks, owners = [], []  # one batch: every candidate plus every piece of every split proposal
         for index, candidate in enumerate(candidates):
             masks.append(candidate.mask)
@@ -121,13 +122,15 @@ class DigitReader:
         labels, scores = probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist()
         found: list[tuple[int, float, tuple[int, int, int, int]]] = []
         results: dict[tuple[int, int, int], tuple[int, float]] = dict(zip(owners, zip(labels, scores)))
+        blobs = 0  # blobs with a digit kept
         for index, candidate in enumerate(candidates):
-            found.extend(self._choose(index, candidate, results))
-        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found
-                if confidence >= self.min_confidence]
+            chosen = [item for item in self._choose(index, candidate, results) if item[1] >= self.min_confidence]
+            found.extend(chosen)
+            blobs += bool(chosen)
+        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found]
         reading = Reading(order_lines(kept))
         lap("ordering")
-        return reading
+        return reading, blobs
 
     @staticmethod
     def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[int, float, tuple]]:

@@ -220,10 +220,11 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
     candidates = []
     for box, crop in zip(boxes[~stray], (crop for crop, mark in zip(crops, stray) if not mark)):
         x, y, w, h = (int(v) for v in box)
-        # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits); or wider
-        # than a digit of the typical height can be, where touching pairs are the widest blobs and set the usual width
-        wide = max(min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3)),
-                   w / (DIGIT_ASPECT * max(blobs.typical, h)))
+        # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits); or, beside
+        # other blobs, wider than a digit of the typical height can be (touching pairs that set the usual width)
+        wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
+        if len(groups) > 1:
+            wide = max(wide, w / (DIGIT_ASPECT * max(blobs.typical, h)))
         candidate = Candidate(to_image(box, scale), crop, wide=wide)
         if wide > SPLIT_WIDE:
             candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), max(wide, w / typical_width), scale)
