@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 
 from edge_digits.runtime.reader import order_lines
-from edge_digits.runtime.strays import stray_marks, straight
+from edge_digits.runtime.strays import outlines, stray_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _stats(mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Boxes (x, y, w, h) of a mask's components, left to right, and each one's own 0/255 crop."""
+def _blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes (x, y, w, h), ink areas and outline lengths of a mask's components, left to right."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     order = 1 + np.argsort(stats[1:, 0])
-    crops = [((labels[y:y + h, x:x + w] == i) * 255).astype(np.uint8) for i in order for x, y, w, h in [stats[i, :4]]]
-    return stats[order, :4], crops
+    return stats[order, :4], stats[order, 4], outlines(labels)[order]
 
 
 def _row_of_digits(mask: np.ndarray, left: int, top: int, height: int = 60, thickness: int = 6) -> None:
@@ -39,8 +38,7 @@ def test_a_tick_or_a_hairline_beside_a_row_is_a_stray_mark():
     _row_of_digits(mask, 60, 60)
     cv2.line(mask, (30, 100), (34, 80), 255, 5)  # a tick a third of the digits' height
     cv2.line(mask, (240, 60), (244, 120), 255, 1)  # a hairline as tall as the digits
-    boxes, crops = _stats(mask)
-    assert stray_marks(boxes, crops).tolist() == [True, False, False, False, True]
+    assert stray_marks(*_blobs(mask)).tolist() == [True, False, False, False, True]
 
 
 def test_small_digits_beside_tall_ones_are_not_stray_marks():
@@ -49,9 +47,7 @@ def test_small_digits_beside_tall_ones_are_not_stray_marks():
     _row_of_digits(mask, 60, 60)
     cv2.ellipse(mask, (240, 110), (7, 10), 0, 0, 360, 255, 4)  # a small 0
     cv2.polylines(mask, [np.array([[270, 92], [286, 92], [276, 118]])], False, 255, 4)  # a small 7
-    boxes, crops = _stats(mask)
-    assert not stray_marks(boxes, crops).any()
-    assert not straight(crops[-1]) and not straight(crops[-2])
+    assert not stray_marks(*_blobs(mask)).any()
 
 
 def test_scattered_groups_are_read_group_by_group_top_to_bottom():

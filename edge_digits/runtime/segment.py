@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_digits.runtime import rules
 from edge_digits.runtime.split import Candidate, split_proposals, to_image
-from edge_digits.runtime.strays import stray_marks
+from edge_digits.runtime.strays import outlines, stray_marks
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
@@ -215,11 +215,14 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
         return []
     typical_width = weighted_median(boxes[:, 2], areas)
     typical_aspect = weighted_median(boxes[:, 2] / boxes[:, 3], areas)
-    crops = [_mask(labels[int(y):int(y + h), int(x):int(x + w)], group) for group, (x, y, w, h) in zip(groups, boxes)]
-    stray = stray_marks(boxes, crops)
+    if len(groups) > 1:
+        edges = outlines(labels)
+        stray = stray_marks(boxes, areas, np.array([edges[group].sum() for group in groups]))
+        groups, boxes = [group for group, mark in zip(groups, stray) if not mark], boxes[~stray]
     candidates = []
-    for box, crop in zip(boxes[~stray], (crop for crop, mark in zip(crops, stray) if not mark)):
+    for group, box in zip(groups, boxes):
         x, y, w, h = (int(v) for v in box)
+        crop = _mask(labels[y:y + h, x:x + w], group)
         # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits); or, beside
         # other blobs, wider than a digit of the typical height can be (touching pairs that set the usual width)
         wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))

@@ -13,7 +13,8 @@ from edge_digits.runtime.normalize import stroke_width
 
 
 PIECE_HEIGHT = 0.6  # every piece of a split spans at least this share of the blob's height
-SEAM_BAND = (0.25, 0.75)  # a seam between overlapping digits runs within this share of the blob's width ...
+SEAM_AFTER = 1.0  # a seam is looked for when every column cut crosses more than this many strokes; it ...
+SEAM_BAND = (0.25, 0.75)  # ... runs within this share of the blob's width (between overlapping digits) ...
 SEAM_BEND = 0.05  # ... pays this much (in ink pixels) per column it moves sideways, and is proposed
 SEAM_STROKES = 1  # only when it crosses at most this many runs of ink (where two digits touch)
 
@@ -60,7 +61,7 @@ def split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float,
             if pieces_out is not None:
                 proposals.append(pieces_out)
                 costs.append(max(float(profile[c]) for c in cut_list) / stroke)
-    seam, crossed = _seam(crop)
+    seam, crossed = _seam(crop) if not costs or min(costs) > SEAM_AFTER else (None, 0.0)
     if seam is not None:
         left = np.arange(width)[None, :] < seam[:, None]
         pieces_out = _pieces(crop, origin, [np.where(left, crop, 0), np.where(left, 0, crop)], scale)
@@ -79,19 +80,21 @@ def _seam(crop: np.ndarray) -> tuple[np.ndarray | None, float]:
         return None, 0.0
     ink = (crop[:, lo:hi] > 0).astype(np.float64)  # the cost of entering each pixel
     total = ink[0].copy()
-    moves = np.zeros(ink.shape, np.int8)
+    moves = np.ones(ink.shape, np.intp)  # per pixel: 0 = came from the left, 1 = above, 2 = the right
+    reach = np.full((3, hi - lo), np.inf)  # the best cost of arriving from each side
     for row in range(1, height):
-        left = np.concatenate([[np.inf], total[:-1]]) + SEAM_BEND
-        right = np.concatenate([total[1:], [np.inf]]) + SEAM_BEND
-        stacked = np.stack([left, total, right])
-        choice = stacked.argmin(axis=0)
-        total = stacked[choice, np.arange(len(total))] + ink[row]
-        moves[row] = choice.astype(np.int8) - 1
+        reach[0, 1:] = total[:-1]
+        reach[0, 1:] += SEAM_BEND
+        reach[1] = total
+        reach[2, :-1] = total[1:]
+        reach[2, :-1] += SEAM_BEND
+        moves[row] = reach.argmin(axis=0)
+        np.add(reach.min(axis=0), ink[row], out=total)
     column = int(total.argmin())
     path = np.empty(height, np.int64)
     for row in range(height - 1, -1, -1):
         path[row] = column
-        column += int(moves[row, column])
+        column += int(moves[row, column]) - 1
     on_path = ink[np.arange(height), path]
     strokes = int(on_path[0] + np.count_nonzero(np.diff(on_path) > 0))  # runs of ink the seam crosses
     if strokes > SEAM_STROKES:

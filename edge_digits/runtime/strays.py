@@ -8,8 +8,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_digits.runtime.normalize import stroke_width
-
 STRAY_SIZE = 0.5  # a blob whose longest side is under this share of its row neighbours' height ...
 STRAY_STROKE = 0.4  # ... or whose strokes are under this share of theirs (a hairline) is a stray mark
 NEAR = 1.5  # row neighbours: level with the blob and at most this many of their heights away
@@ -17,11 +15,17 @@ STRAIGHT = 1.3  # a straight stroke's outline is at most this many times twice i
 ELONGATED = 3.0  # ... and it is at least this many times longer than wide
 
 
-def stray_marks(boxes: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
-    """Which blobs (boxes x, y, w, h and their 0/255 masks, working pixels) are stray marks beside a row."""
-    count = len(boxes)
-    found = np.zeros(count, bool)
-    if count < 2:
+def outlines(labels: np.ndarray) -> np.ndarray:
+    """Outline pixels (ink with paper among its 8 neighbours) of every label of a labelled image, by label."""
+    ink = (labels > 0).view(np.uint8)
+    edge = cv2.subtract(ink, cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
+    return np.bincount(labels[edge > 0], minlength=int(labels.max()) + 1)
+
+
+def stray_marks(boxes: np.ndarray, areas: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Which blobs (boxes x, y, w, h, ink areas and outline lengths, working pixels) are stray marks beside a row."""
+    found = np.zeros(len(boxes), bool)
+    if len(boxes) < 2:
         return found
     x, y, w, h = (boxes[:, i].astype(np.float64) for i in range(4))
     centre = y + h / 2
@@ -29,33 +33,12 @@ def stray_marks(boxes: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
     level = (centre[:, None] >= y[None, :]) & (centre[:, None] <= (y + h)[None, :])  # i's centre within j's rows
     near = level & (gap <= NEAR * h[None, :])
     np.fill_diagonal(near, False)
-    suspects = np.flatnonzero(near.any(axis=1))
-    if suspects.size == 0:
-        return found
-    strokes: dict[int, float] = {}
-
-    def stroke(index: int) -> float:
-        if index not in strokes:
-            strokes[index] = stroke_width(masks[index])
-        return strokes[index]
-
-    for i in suspects:
-        if not straight(masks[i]):
-            continue
+    edges = np.maximum(edges.astype(np.float64), 1.0)
+    # one straight stroke: an outline about twice the diagonal, and long for its width ((outline / 2) / stroke)
+    straight = (edges <= STRAIGHT * 2.0 * np.hypot(w, h)) & (edges * edges >= 4.0 * ELONGATED * areas)
+    stroke = 2.0 * areas / edges  # mean stroke width
+    for i in np.flatnonzero(straight & near.any(axis=1)):
         neighbours = np.flatnonzero(near[i])
-        if max(w[i], h[i]) < STRAY_SIZE * float(np.median(h[neighbours])):
-            found[i] = True
-        elif stroke(i) < STRAY_STROKE * float(np.median([stroke(j) for j in neighbours])):
-            found[i] = True
+        found[i] = (max(w[i], h[i]) < STRAY_SIZE * float(np.median(h[neighbours]))
+                    or stroke[i] < STRAY_STROKE * float(np.median(stroke[neighbours])))
     return found
-
-
-def straight(mask: np.ndarray) -> bool:
-    """Whether a 0/255 mask is one straight stroke: its outline no longer than STRAIGHT times the
-    two sides of a line along its box's diagonal (curves, loops and crossings make it longer), and
-    at least ELONGATED stroke widths long (a digit too small to show its loop is a dot, not a stroke)."""
-    ink = (mask > 0).view(np.uint8)
-    area = cv2.countNonZero(ink)
-    outline = area - cv2.countNonZero(cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
-    # length / width of a stroke = (outline / 2) / (2 * area / outline)
-    return outline <= STRAIGHT * 2.0 * float(np.hypot(*mask.shape)) and outline * outline >= 4.0 * ELONGATED * area
