@@ -22,7 +22,7 @@ def _blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stats[order, :4], stats[order, 4], outlines(labels)[order]
 
 
-def _row_of_digits(mask: np.ndarray, left: int, top: int, height: int = 60, thickness: int = 6) -> None:
+def _row_of_digits(mask: np.ndarray, left: int, top: int, height: int = 60, thickness: int = 8) -> None:
     """A row of a 0, a 2-like hook and an 8-like pair of loops, each `height` tall."""
     half = height // 2
     cv2.ellipse(mask, (left + 18, top + half), (16, half), 0, 0, 360, 255, thickness)
@@ -37,7 +37,7 @@ def test_a_tick_or_a_hairline_beside_a_row_is_a_stray_mark():
     mask = np.zeros((200, 400), np.uint8)
     _row_of_digits(mask, 60, 60)
     cv2.line(mask, (30, 100), (34, 80), 255, 5)  # a tick a third of the digits' height
-    cv2.line(mask, (240, 60), (244, 120), 255, 1)  # a hairline as tall as the digits
+    cv2.line(mask, (240, 60), (244, 120), 255, 1)  # a hairline as tall as the digits, a quarter of their stroke
     assert stray_marks(*_blobs(mask)).tolist() == [True, False, False, False, True]
 
 
@@ -92,3 +92,16 @@ def test_layout_truth_is_consistent(layouts):
             assert len(scene.labels) == len(scene.boxes) == len(scene.text.replace("\n", "")), name
             assert "".join(map(str, scene.labels)) == scene.text.replace("\n", "")
             assert scene.lines == sorted(scene.lines) and len(set(scene.lines)) == scene.text.count("\n") + 1
+
+
+def test_score_layouts_from_the_command_line(mnist_path):
+    import json
+
+    from conftest import run_cli
+
+    result = run_cli("score", "--layouts", "2", "--data", str(mnist_path), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    layouts = json.loads(result.stdout)["layouts"]
+    assert set(layouts["results"]) == {"lone", "touching", "stray", "scattered"}
+    assert all(entry["scenes"] == 2 and 0.0 <= entry["accuracy"] <= 1.0 for entry in layouts["results"].values())
+    assert run_cli("score", "--layouts", "0").returncode == 2  # not a positive count: a usage error

@@ -24,7 +24,7 @@ DESKEW_FROM = 6.0  # degrees: digits on rows tilted at least this much are turne
 DESKEW_DIGITS = 3  # when at least this many digits show the tilt
 GROUP_GAP = 1.0  # digits further apart than this many digit heights are in one line only if level:
 LEVEL = 0.5  # their centres (deskewed) within this share of the smaller digit's height
-FRAGMENTS = 6  # a first reading from at most this many blobs may be pieces of one digit cut by the frame
+FRAGMENTS = 4  # a first reading of at most this many blobs (read whole) may be pieces of one digit cut by the frame
 
 
 @dataclass
@@ -99,7 +99,7 @@ class DigitReader:
         return reading
 
     def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> tuple[Reading, int]:
-        """The reading of a canvas, and how many blobs gave its digits (a split blob counts once)."""
+        """The reading of a canvas, and how many of its blobs read as a digit without splitting."""
         candidates = segment.find_candidates(canvas.image)
         lap("segmentation")
         if not candidates:
@@ -122,12 +122,12 @@ class DigitReader:
         labels, scores = probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist()
         found: list[tuple[int, float, tuple[int, int, int, int]]] = []
         results: dict[tuple[int, int, int], tuple[int, float]] = dict(zip(owners, zip(labels, scores)))
-        blobs = 0  # blobs with a digit kept
         for index, candidate in enumerate(candidates):
-            chosen = [item for item in self._choose(index, candidate, results) if item[1] >= self.min_confidence]
-            found.extend(chosen)
-            blobs += bool(chosen)
-        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found]
+            found.extend(self._choose(index, candidate, results))
+        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found
+                if confidence >= self.min_confidence]
+        # blobs read as a digit on their own (pieces of a close-up may split into confident fragments)
+        blobs = sum(results[(index, -1, -1)][1] >= self.min_confidence for index in range(len(candidates)))
         reading = Reading(order_lines(kept))
         lap("ordering")
         return reading, blobs

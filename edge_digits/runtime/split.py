@@ -13,10 +13,6 @@ from edge_digits.runtime.normalize import stroke_width
 
 
 PIECE_HEIGHT = 0.6  # every piece of a split spans at least this share of the blob's height
-SEAM_AFTER = 1.0  # a seam is looked for when every column cut crosses more than this many strokes; it ...
-SEAM_BAND = (0.25, 0.75)  # ... runs within this share of the blob's width (between overlapping digits) ...
-SEAM_BEND = 0.05  # ... pays this much (in ink pixels) per column it moves sideways, and is proposed
-SEAM_STROKES = 1  # only when it crosses at most this many runs of ink (where two digits touch)
 
 
 @dataclass
@@ -61,74 +57,22 @@ def split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float,
             if pieces_out is not None:
                 proposals.append(pieces_out)
                 costs.append(max(float(profile[c]) for c in cut_list) / stroke)
-    seam, crossed = _seam(crop) if not costs or min(costs) > SEAM_AFTER else (None, 0.0)
-    if seam is not None:
-        left = np.arange(width)[None, :] < seam[:, None]
-        pieces_out = _pieces(crop, origin, [np.where(left, crop, 0), np.where(left, 0, crop)], scale)
-        if pieces_out is not None:
-            proposals.append(pieces_out)
-            costs.append(crossed / stroke)
     return proposals, costs
 
 
-def _seam(crop: np.ndarray) -> tuple[np.ndarray | None, float]:
-    """The top-to-bottom path through the middle of a blob that crosses the least ink, moving at most
-    one column per row: where digits that overlap (not just touch) part. -> (column per row, ink crossed)."""
-    height, width = crop.shape
-    lo, hi = max(int(SEAM_BAND[0] * width), 1), min(int(SEAM_BAND[1] * width) + 1, width - 1)
-    if hi - lo < 3:
-        return None, 0.0
-    ink = (crop[:, lo:hi] > 0).astype(np.float64)  # the cost of entering each pixel
-    total = ink[0].copy()
-    moves = np.ones(ink.shape, np.intp)  # per pixel: 0 = came from the left, 1 = above, 2 = the right
-    reach = np.full((3, hi - lo), np.inf)  # the best cost of arriving from each side
-    for row in range(1, height):
-        reach[0, 1:] = total[:-1]
-        reach[0, 1:] += SEAM_BEND
-        reach[1] = total
-        reach[2, :-1] = total[1:]
-        reach[2, :-1] += SEAM_BEND
-        moves[row] = reach.argmin(axis=0)
-        np.add(reach.min(axis=0), ink[row], out=total)
-    column = int(total.argmin())
-    path = np.empty(height, np.int64)
-    for row in range(height - 1, -1, -1):
-        path[row] = column
-        column += int(moves[row, column]) - 1
-    on_path = ink[np.arange(height), path]
-    strokes = int(on_path[0] + np.count_nonzero(np.diff(on_path) > 0))  # runs of ink the seam crosses
-    if strokes > SEAM_STROKES:
-        return None, 0.0  # parting one digit's strokes (the two sides of a 0), not a joint
-    return path + lo, float(on_path.sum())
-
-
 def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: float) -> list[Candidate] | None:
-    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty."""
+    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty or spans
+    less than PIECE_HEIGHT of the crop's height (a digit's bar or half its loop cut off, not a digit beside it)."""
     edges = [0, *cuts, crop.shape[1]]
-    return _pieces(crop, origin, [_only(crop, a, b) for a, b in zip(edges[:-1], edges[1:])], scale)
-
-
-def _only(crop: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """The crop with ink kept only in columns start..stop-1."""
-    piece = np.zeros_like(crop)
-    piece[:, start:stop] = crop[:, start:stop]
-    return piece
-
-
-def _pieces(crop: np.ndarray, origin: tuple[int, int], parts: list[np.ndarray], scale: float) -> list[Candidate] | None:
-    """Candidates of the parts of a crop (same shape, each its own ink), trimmed to their ink; None
-    if a part is (nearly) empty or spans less than PIECE_HEIGHT of the crop's height (a digit's bar or
-    half its loop cut off, not a digit beside it)."""
     out = []
-    for piece in parts:
+    for a, b in zip(edges[:-1], edges[1:]):
+        piece = crop[:, a:b]
         rows = np.flatnonzero(piece.any(axis=1))
         cols = np.flatnonzero(piece.any(axis=0))
-        if rows.size < 2 or cols.size < 2:
+        if rows.size < 2 or rows[-1] - rows[0] + 1 < PIECE_HEIGHT * crop.shape[0] or cols.size < 2:
             return None
         piece = piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        if piece.shape[0] < PIECE_HEIGHT * crop.shape[0]:
-            return None
-        box = (origin[0] + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
+        box = (origin[0] + a + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
         out.append(Candidate(to_image(box, scale), np.ascontiguousarray(piece)))
     return out
 

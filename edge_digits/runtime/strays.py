@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 STRAY_SIZE = 0.5  # a blob whose longest side is under this share of its row neighbours' height ...
-STRAY_STROKE = 0.4  # ... or whose strokes are under this share of theirs (a hairline) is a stray mark
+STRAY_STROKE = 0.3  # ... or whose strokes are under this share of theirs (a hairline) is a stray mark
 NEAR = 1.5  # row neighbours: level with the blob and at most this many of their heights away
 STRAIGHT = 1.3  # a straight stroke's outline is at most this many times twice its box's diagonal ...
 ELONGATED = 3.0  # ... and it is at least this many times longer than wide
