@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from edge_digits.runtime.reader import order_lines
-from edge_digits.runtime.strays import outlines, stray_marks
+from edge_digits.runtime.strays import outline, stray_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes (x, y, w, h), ink areas and outline lengths of a mask's components, left to right."""
+def _blobs(mask: np.ndarray):
+    """Boxes (x, y, w, h) and ink areas of a mask's components, left to right, and each one's outline length."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     order = 1 + np.argsort(stats[1:, 0])
-    return stats[order, :4], stats[order, 4], outlines(labels)[order]
+    return stats[order, :4], stats[order, 4], lambda index: outline(((labels == order[index]) * 255).astype(np.uint8))
 
 
 def _row_of_digits(mask: np.ndarray, left: int, top: int, height: int = 60, thickness: int = 8) -> None:

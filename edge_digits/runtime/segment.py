@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_digits.runtime import rules
 from edge_digits.runtime.split import Candidate, split_proposals, to_image
-from edge_digits.runtime.strays import outlines, stray_marks
+from edge_digits.runtime.strays import outline, stray_marks
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
@@ -216,8 +216,11 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
     typical_width = weighted_median(boxes[:, 2], areas)
     typical_aspect = weighted_median(boxes[:, 2] / boxes[:, 3], areas)
     if len(groups) > 1:
-        edges = outlines(labels)
-        stray = stray_marks(boxes, areas, np.array([edges[group].sum() for group in groups]))
+        def outline_of(index: int) -> int:
+            x, y, w, h = (int(v) for v in boxes[index])
+            return outline(_mask(labels[y:y + h, x:x + w], groups[index]))
+
+        stray = stray_marks(boxes, areas, outline_of)
         groups, boxes = [group for group, mark in zip(groups, stray) if not mark], boxes[~stray]
     candidates = []
     for group, box in zip(groups, boxes):

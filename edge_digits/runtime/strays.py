@@ -5,6 +5,8 @@ Small digits written beside tall ones (a 0 or a 5 a third of a 7's height) are n
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -15,15 +17,15 @@ STRAIGHT = 1.3  # a straight stroke's outline is at most this many times twice i
 ELONGATED = 3.0  # ... and it is at least this many times longer than wide
 
 
-def outlines(labels: np.ndarray) -> np.ndarray:
-    """Outline pixels (ink with paper among its 8 neighbours) of every label of a labelled image, by label."""
-    ink = (labels > 0).view(np.uint8)
-    edge = cv2.subtract(ink, cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
-    return np.bincount(labels[edge > 0], minlength=int(labels.max()) + 1)
+def outline(mask: np.ndarray) -> int:
+    """Outline pixels of a 0/255 mask: ink with paper among its 8 neighbours."""
+    ink = (mask > 0).view(np.uint8)
+    return cv2.countNonZero(ink) - cv2.countNonZero(cv2.erode(ink, np.ones((3, 3), np.uint8), borderValue=0))
 
 
-def stray_marks(boxes: np.ndarray, areas: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Which blobs (boxes x, y, w, h, ink areas and outline lengths, working pixels) are stray marks beside a row."""
+def stray_marks(boxes: np.ndarray, areas: np.ndarray, outline_of: Callable[[int], int]) -> np.ndarray:
+    """Which blobs (boxes x, y, w, h and ink areas in working pixels; `outline_of(i)` gives blob i's
+    outline length, asked only of the few blobs that may be marks and their neighbours) are stray marks."""
     found = np.zeros(len(boxes), bool)
     if len(boxes) < 2:
         return found
@@ -33,12 +35,25 @@ def stray_marks(boxes: np.ndarray, areas: np.ndarray, edges: np.ndarray) -> np.n
     level = (centre[:, None] >= y[None, :]) & (centre[:, None] <= (y + h)[None, :])  # i's centre within j's rows
     near = level & (gap <= NEAR * h[None, :])
     np.fill_diagonal(near, False)
-    edges = np.maximum(edges.astype(np.float64), 1.0)
-    # one straight stroke: an outline about twice the diagonal, and long for its width ((outline / 2) / stroke)
-    straight = (edges <= STRAIGHT * 2.0 * np.hypot(w, h)) & (edges * edges >= 4.0 * ELONGATED * areas)
-    stroke = 2.0 * areas / edges  # mean stroke width
-    for i in np.flatnonzero(straight & near.any(axis=1)):
+    diagonal = np.hypot(w, h)
+    # ink per diagonal pixel is a straight stroke's width and at least any digit's, so it finds every
+    # possible hairline; size alone finds the small marks
+    thin = areas / diagonal
+    edges: dict[int, float] = {}
+
+    def edge(index: int) -> float:
+        if index not in edges:
+            edges[index] = max(float(outline_of(index)), 1.0)
+        return edges[index]
+
+    for i in np.flatnonzero(near.any(axis=1)):
         neighbours = np.flatnonzero(near[i])
-        found[i] = (max(w[i], h[i]) < STRAY_SIZE * float(np.median(h[neighbours]))
-                    or stroke[i] < STRAY_STROKE * float(np.median(stroke[neighbours])))
+        small = max(w[i], h[i]) < STRAY_SIZE * float(np.median(h[neighbours]))
+        if not small and thin[i] >= STRAY_STROKE * float(np.median(thin[neighbours])):
+            continue
+        # one straight stroke: an outline about twice the diagonal, and long for its width ((outline / 2) / stroke)
+        if edge(i) > STRAIGHT * 2.0 * diagonal[i] or edge(i) ** 2 < 4.0 * ELONGATED * areas[i]:
+            continue
+        found[i] = small or 2.0 * areas[i] / edge(i) < STRAY_STROKE * float(np.median(
+            [2.0 * areas[j] / edge(j) for j in neighbours]))
     return found
