@@ -46,14 +46,23 @@ def stray_marks(boxes: np.ndarray, areas: np.ndarray, outline_of: Callable[[int]
             edges[index] = max(float(outline_of(index)), 1.0)
         return edges[index]
 
-    for i in np.flatnonzero(near.any(axis=1)):
+    rows = near.any(axis=1)
+    if not rows.any():
+        return found
+    small = np.maximum(w, h)[rows] < STRAY_SIZE * _row_medians(h, near[rows])
+    hairline = thin[rows] < STRAY_STROKE * _row_medians(thin, near[rows])
+    for i, is_small in zip(np.flatnonzero(rows)[small | hairline], small[small | hairline]):
         neighbours = np.flatnonzero(near[i])
-        small = max(w[i], h[i]) < STRAY_SIZE * float(np.median(h[neighbours]))
-        if not small and thin[i] >= STRAY_STROKE * float(np.median(thin[neighbours])):
-            continue
         # one straight stroke: an outline about twice the diagonal, and long for its width ((outline / 2) / stroke)
         if edge(i) > STRAIGHT * 2.0 * diagonal[i] or edge(i) ** 2 < 4.0 * ELONGATED * areas[i]:
             continue
-        found[i] = small or 2.0 * areas[i] / edge(i) < STRAY_STROKE * float(np.median(
+        found[i] = is_small or 2.0 * areas[i] / edge(i) < STRAY_STROKE * float(np.median(
             [2.0 * areas[j] / edge(j) for j in neighbours]))
     return found
+
+
+def _row_medians(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per row of the boolean matrix `chosen` (none empty), the median of the values it chooses."""
+    ordered = np.sort(np.where(chosen, values[None, :], np.inf), axis=1)
+    count, rows = chosen.sum(axis=1), np.arange(len(chosen))
+    return (ordered[rows, (count - 1) // 2] + ordered[rows, count // 2]) / 2.0
