@@ -153,8 +153,9 @@ def command_read(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
-    if not args.photos and not args.scenes and not args.crops and not args.styles:
-        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N")
+    if not args.photos and not args.scenes and not args.crops and not args.styles and not args.layouts:
+        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N"
+                              " / --layouts N")
     reader = reader_from_args(args)
     report: dict = {}
     if args.photos:
@@ -196,6 +197,16 @@ def command_score(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"hand styles ({args.styles} MNIST test 1s with a flag and 7s with a crossbar, seed {args.seed}, exact reading): "
                   + ", ".join(f"{name} {value:.1%}" for name, value in report["styles"]["accuracy"].items()))
+    if args.layouts:
+        from edge_digits.measure.layouts import make_layouts
+        from edge_digits.measure.scenes import scene_accuracy
+
+        report["layouts"] = {"seed": args.seed, "count": args.layouts, "results": {
+            name: scene_accuracy(scenes, reader) for name, scenes in make_layouts(args.layouts, args.seed, args.data).items()}}
+        if not args.json:
+            print(f"page layouts ({args.layouts} scenes each, seed {args.seed}; digits read, and scenes read exactly line by line): "
+                  + ", ".join(f"{name} {result['accuracy']:.1%} ({result['exact_lines']:.0%})"
+                              for name, result in report["layouts"]["results"].items()))
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -332,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "datasets store them (USPS, Semeion, optdigits, ...)")
     score.add_argument("--styles", type=positive_int, metavar="N", help="also read N MNIST test 1s given a flag and N 7s "
                        "given a crossbar, as stored and as close-ups")
+    score.add_argument("--layouts", type=positive_int, metavar="N", help="also read N synthetic scenes of each page layout: "
+                       "a lone digit on a large page, touching digits, a stray mark beside a row, scattered groups")
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
     add_data_option(score, "MNIST npz for the synthetic scenes and crops (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     add_model_options(score)

@@ -69,7 +69,7 @@ def make_scene(
     else:  # pragma: no cover - the shrinking scale always converges well before this
         raise ValueError(f"could not lay out {sum(rows)} digits on a {width}x{height} image")
     alpha, boxes, row_of, label_of = layout
-    image = _photograph(rng, alpha, width, height)
+    image = photograph(rng, alpha, width, height)
     text = "\n".join("".join(str(label_of[i]) for i in range(len(boxes)) if row_of[i] == r) for r in range(len(rows)))
     return Scene(image, text, boxes, label_of, row_of)
 
@@ -94,7 +94,7 @@ def _row_counts(rng: np.random.Generator, count: int | None) -> list[int]:
     return [int(n) for n in np.diff(np.concatenate([[0], cuts, [count]]))]
 
 
-def _digit_alpha(rng: np.random.Generator, image: np.ndarray, height: float) -> np.ndarray:
+def digit_alpha(rng: np.random.Generator, image: np.ndarray, height: float) -> np.ndarray:
     """One MNIST digit as a float ink mask about `height` pixels tall, with varied stroke and slant."""
     ys, xs = np.nonzero(image > 40)
     crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255.0
@@ -142,7 +142,7 @@ def _try_layout(
         slope = rng.uniform(-0.06, 0.06)
         centre_y = top + (row + 0.5) * block / len(rows)
         indices = rng.integers(0, len(images), size=n)
-        masks = [_digit_alpha(rng, images[i], digit_height) for i in indices]
+        masks = [digit_alpha(rng, images[i], digit_height) for i in indices]
         gaps = rng.uniform(0.2, 0.7, size=n) * digit_height
         span = sum(m.shape[1] for m in masks) + gaps[:-1].sum()
         x = rng.uniform(0.04 * width, max(0.04 * width, 0.96 * width - span))
@@ -155,7 +155,7 @@ def _try_layout(
             pieces.append((mask, xi, yi, row, int(labels[index])))
             x += mw + gap
     boxes_before = [(x, y, m.shape[1], m.shape[0]) for m, x, y, _, _ in pieces]
-    if _any_overlap(boxes_before, pad=3):
+    if any_overlap(boxes_before, pad=3):
         return None
     for mask, x, y, _, _ in pieces:
         region = alpha[y : y + mask.shape[0], x : x + mask.shape[1]]
@@ -172,12 +172,12 @@ def _try_layout(
         if x0 < 1 or y0 < 1 or x1 > width - 1 or y1 > height - 1:
             return None
         boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
-    if _any_overlap(boxes, pad=1):
+    if any_overlap(boxes, pad=1):
         return None
     return alpha, boxes, [p[3] for p in pieces], [p[4] for p in pieces]
 
 
-def _any_overlap(boxes: list[tuple[int, int, int, int]], pad: int) -> bool:
+def any_overlap(boxes: list[tuple[int, int, int, int]], pad: int) -> bool:
     """True when any two boxes, grown by `pad` pixels, intersect."""
     for i, (x, y, w, h) in enumerate(boxes):
         for u, v, s, t in boxes[i + 1 :]:
@@ -200,7 +200,7 @@ def _smooth_noise(rng: np.random.Generator, width: int, height: int, cells: int)
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def _photograph(rng: np.random.Generator, alpha: np.ndarray, width: int, height: int) -> np.ndarray:
+def photograph(rng: np.random.Generator, alpha: np.ndarray, width: int, height: int) -> np.ndarray:
     """Composite the ink mask on paper, then light, shadow, blur, noise and compress it like a camera."""
     paper = np.array(PAPERS[rng.integers(len(PAPERS))], np.float32) + rng.uniform(-8, 8, size=3)
     image = np.empty((height, width, 3), np.float32)

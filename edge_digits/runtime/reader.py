@@ -22,7 +22,9 @@ STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one
 STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
 DESKEW_FROM = 6.0  # degrees: digits on rows tilted at least this much are turned level before classifying,
 DESKEW_DIGITS = 3  # when at least this many digits show the tilt
-FRAGMENTS = 4  # a first reading of at most this many digits may be pieces of one digit cut by the frame
+GROUP_GAP = 1.0  # digits further apart than this many digit heights are in one line only if level:
+LEVEL = 0.5  # their centres (deskewed) within this share of the smaller digit's height
+FRAGMENTS = 4  # a first reading of at most this many blobs (read whole) may be pieces of one digit cut by the frame
 
 
 @dataclass
@@ -88,24 +90,25 @@ class DigitReader:
         lap = _Lap(timings, self.clock)
         image = as_uint8(image)
         canvas = canvases.prepare(image)
-        reading = self._read(canvas, lap)
+        reading, blobs = self._read(canvas, lap)
         crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
         cut = canvases.ink_on_frame(canvas.image) or (crop and not reading.digits)
-        if len(reading.digits) <= FRAGMENTS and canvas.offset == (0, 0) and cut:
+        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and cut:
             # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
             # keeps pieces of it; in a crop where nothing was found, a 1 may touch the frame only with
             # its foot): read it again framed in paper, and keep that reading if it is one digit that
             # contains every piece found and covers more than twice their area
-            framed = self._read(canvases.reframe(canvas), lap)
+            framed = self._read(canvases.reframe(canvas), lap)[0]
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed
         return reading
 
-    def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> Reading:
+    def _read(self, canvas: canvases.Canvas, lap: "_Lap") -> tuple[Reading, int]:
+        """The reading of a canvas, and how many of its blobs read as a digit without splitting."""
         candidates = segment.find_candidates(canvas.image)
         lap("segmentation")
         if not candidates:
-            return Reading()
+            return Reading(), 0
         masks, owners = [], []  # one batch: every candidate plus every piece of every split proposal
         for index, candidate in enumerate(candidates):
             masks.append(candidate.mask)
@@ -128,9 +131,11 @@ class DigitReader:
             found.extend(self._choose(index, candidate, results))
         kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found
                 if confidence >= self.min_confidence]
+        # blobs read as a digit on their own (pieces of a close-up may split into confident fragments)
+        blobs = sum(results[(index, -1, -1)][1] >= self.min_confidence for index in range(len(candidates)))
         reading = Reading(order_lines(kept))
         lap("ordering")
-        return reading
+        return reading, blobs
 
     @staticmethod
     def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[int, float, tuple]]:
@@ -178,12 +183,16 @@ def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> li
         return i
 
     # undo the page's slope first (camera tilt), then chain by overlap relative to the smaller height
-    shift = estimate_slope(cx, cy) * cx
+    shift = estimate_slope(cx, cy, h) * cx
     cy = cy - shift
     top, bottom = y - shift, y + h - shift
     # link each digit to its nearest right neighbour on the same (deskewed) row (all pairs at once)
     overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
-    ahead = (cx[None, :] > cx[:, None]) & (overlap / np.minimum(h[:, None], h[None, :]) > 0.35)
+    smaller = np.minimum(h[:, None], h[None, :])
+    ahead = (cx[None, :] > cx[:, None]) & (overlap / smaller > 0.35)
+    # across a gap wider than a digit (another group of a scattered page), only a level neighbour continues the line
+    gap = x[None, :] - (x + w)[:, None]
+    ahead &= (gap <= GROUP_GAP * np.maximum(h[:, None], h[None, :])) | (np.abs(cy[None, :] - cy[:, None]) < LEVEL * smaller)
     cost = np.where(ahead, (cx[None, :] - cx[:, None]) + 0.5 * np.abs(cy[None, :] - cy[:, None]), np.inf)
     nearest = cost.argmin(axis=1)
     for i in np.flatnonzero(ahead.any(axis=1)):
@@ -233,23 +242,25 @@ def page_tilt(boxes: list[tuple[int, int, int, int]]) -> float:
     if len(boxes) < DESKEW_DIGITS:
         return 0.0
     x, y, w, h = np.array(boxes, dtype=np.float64).T
-    degrees = float(np.degrees(np.arctan(estimate_slope(x + w / 2, y + h / 2))))
+    degrees = float(np.degrees(np.arctan(estimate_slope(x + w / 2, y + h / 2, h))))
     return degrees if abs(degrees) >= DESKEW_FROM else 0.0
 
 
-def estimate_slope(cx: np.ndarray, cy: np.ndarray) -> float:
+def estimate_slope(cx: np.ndarray, cy: np.ndarray, heights: np.ndarray) -> float:
     """Dominant row slope dy/dx: median direction from each digit to its nearest neighbour, keeping
-    only near-horizontal pairs (within 40 degrees), so grids' vertical neighbours do not count."""
+    only near-horizontal pairs (within 40 degrees), so grids' vertical neighbours do not count, and
+    pairs within a group (at most 1 + GROUP_GAP digit heights apart), so scattered groups do not either."""
     if len(cx) < 3:
         return 0.0
     dx, dy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
     distance = np.hypot(dx, dy)
     np.fill_diagonal(distance, np.inf)
     nearest = distance.argmin(axis=1)
-    vx, vy = dx[np.arange(len(cx)), nearest], dy[np.arange(len(cx)), nearest]
+    rows = np.arange(len(cx))
+    vx, vy = dx[rows, nearest], dy[rows, nearest]
     vy = np.where(vx < 0, -vy, vy)
     vx = np.abs(vx)
-    horizontal = vx > 0
+    horizontal = (vx > 0) & (distance[rows, nearest] <= (1 + GROUP_GAP) * np.maximum(heights, heights[nearest]))
     slopes = vy[horizontal] / vx[horizontal]
     slopes = slopes[np.abs(slopes) < np.tan(np.radians(40))]
     return float(np.median(slopes)) if len(slopes) >= max(2, len(cx) // 3) else 0.0

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge_digits.runtime import rules
 from edge_digits.runtime.split import Candidate, split_proposals, to_image
+from edge_digits.runtime.strays import outline, stray_marks
 
 WORK_MAX_SIDE = 1024  # larger images are downscaled for speed; boxes are mapped back
 COARSE_SIDE = 320  # a first pass on a copy this size measures the typical digit height ...
@@ -27,6 +28,7 @@ SMALL_DIGIT = 20  # ... and again, finer or upscaled, when they are still shorte
 UPSCALED_SIDE = 2048  # under MIN_SIDE; their masks are too coarse to read), the longest side within this
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
+DIGIT_ASPECT = 0.8  # a single digit is seldom wider than this share of its (or the typical) height
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
 FAINT_RULES = 0.5  # printed rules are looked for at this share of the ink threshold (see rules.erase_rules)
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
@@ -213,15 +215,25 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
         return []
     typical_width = weighted_median(boxes[:, 2], areas)
     typical_aspect = weighted_median(boxes[:, 2] / boxes[:, 3], areas)
+    if len(groups) > 1:
+        def outline_of(index: int) -> int:
+            x, y, w, h = (int(v) for v in boxes[index])
+            return outline(_mask(labels[y:y + h, x:x + w], groups[index]))
+
+        stray = stray_marks(boxes, areas, outline_of)
+        groups, boxes = [group for group, mark in zip(groups, stray) if not mark], boxes[~stray]
     candidates = []
     for group, box in zip(groups, boxes):
         x, y, w, h = (int(v) for v in box)
         crop = _mask(labels[y:y + h, x:x + w], group)
-        # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits)
+        # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits); or, beside
+        # other blobs, wider than a digit of the typical height can be (touching pairs that set the usual width)
         wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
+        if len(groups) > 1:
+            wide = max(wide, w / (DIGIT_ASPECT * max(blobs.typical, h)))
         candidate = Candidate(to_image(box, scale), crop, wide=wide)
         if wide > SPLIT_WIDE:
-            candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), w / typical_width, scale)
+            candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), max(wide, w / typical_width), scale)
         candidates.append(candidate)
     return candidates
 

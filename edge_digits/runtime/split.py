@@ -12,6 +12,9 @@ import numpy as np
 from edge_digits.runtime.normalize import stroke_width
 
 
+PIECE_HEIGHT = 0.6  # every piece of a split spans at least this share of the blob's height
+
+
 @dataclass
 class Candidate:
     """One digit region: box (x, y, w, h) in image pixels, its binary ink crop, and split proposals."""
@@ -58,14 +61,15 @@ def split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float,
 
 
 def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: float) -> list[Candidate] | None:
-    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty."""
+    """Cut a crop at columns; each piece is trimmed to its ink. None if a piece is (nearly) empty or spans
+    less than PIECE_HEIGHT of the crop's height (a digit's bar or half its loop cut off, not a digit beside it)."""
     edges = [0, *cuts, crop.shape[1]]
     out = []
     for a, b in zip(edges[:-1], edges[1:]):
         piece = crop[:, a:b]
         rows = np.flatnonzero(piece.any(axis=1))
         cols = np.flatnonzero(piece.any(axis=0))
-        if rows.size < 0.3 * crop.shape[0] or cols.size < 2:
+        if rows.size < 2 or rows[-1] - rows[0] + 1 < PIECE_HEIGHT * crop.shape[0] or cols.size < 2:
             return None
         piece = piece[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         box = (origin[0] + a + cols[0], origin[1] + rows[0], piece.shape[1], piece.shape[0])
