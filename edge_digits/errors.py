@@ -14,3 +14,14 @@ def error_line(error: BaseException, last: bool = False, limit: int = 300) -> st
     if not lines:
         return error.__class__.__name__
     return lines[-1 if last else 0].strip()[:limit]
+
+
+def describe(error: BaseException) -> str:
+    """One line for any error: our own messages as they are, others prefixed with their type."""
+    text = " ".join(str(error).split())
+    if isinstance(error, EdgeDigitsError):
+        return text
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return f"{error.__class__.__name__}: {text or 'no details'} (rerun with --debug for the traceback)"
+

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 
+PROGRAM = "edge-digits"
 BACKENDS = ("onnx", "tflite")
 DATA_HELP = "MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)"
 

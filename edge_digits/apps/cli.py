@@ -4,246 +4,24 @@ so `edge-digits read` never pays for (or needs) TensorFlow."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
-from edge_digits.errors import EdgeDigitsError
+from edge_digits.apps import commands
+from edge_digits.errors import describe
 from edge_digits.options import (
+    PROGRAM,
     Parser,
     add_data_option,
     add_model_options,
     at_least,
     positive_int,
     progress_silenced,
-    reader_from_args,
 )
 
-PROGRAM = "edge-digits"
 # Subcommands that need TensorFlow (the Keras model is their input or oracle; bench times a Keras row),
 # and the modules only the build tier ("train" extra) installs.
 BUILD_TIER_COMMANDS = ("train", "evaluate", "export", "parity", "bench")
 BUILD_TIER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "sympy")
-
-
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its start-up log lines captured, so errors stay one line."""
-    from edge_digits.build.keras_io import import_tensorflow
-
-    import_tensorflow()
-
-
-def command_train(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from edge_digits.build.train import train_model
-
-    result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
-                         limit=args.limit, seed=args.seed, out=args.out)
-    print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
-          f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
-    for path in (result.model_path, result.history_path, result.plot_path):
-        print(f"wrote {path}")
-    return 0
-
-
-def command_evaluate(args: argparse.Namespace) -> int:
-    from edge_digits.build.keras_io import check_keras_file
-
-    check_keras_file(args.model)  # a missing or non-Keras file is refused before the slow TensorFlow import
-    _quiet_tensorflow()
-    from edge_digits.build.evaluate import evaluate_model, format_evaluation
-
-    result = evaluate_model(args.model, data_path=args.data, out_dir=args.out, plots=not args.no_plots)
-    print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
-    return 0
-
-
-def command_export(args: argparse.Namespace) -> int:
-    from edge_digits.build.exporter import (  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
-        export,
-        summary,
-    )
-
-    started = time.monotonic()
-    manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
-                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing)
-    print(summary(manifest))
-    print(f"wrote {Path(args.out) / 'manifest.json'} in {time.monotonic() - started:.0f} s")
-    if not manifest["parity"]["passed"]:
-        print(f"{PROGRAM}: error: parity failed; the failing set was kept because of --keep-failing", file=sys.stderr)
-        return 1
-    return 0
-
-
-def command_parity(args: argparse.Namespace) -> int:
-    from edge_digits.build.parity import (  # checks the directory first; TF is imported quietly when needed
-        format_table,
-        run_parity,
-    )
-
-    report = run_parity(args.directory, data_path=args.data, limit=args.limit)
-    print(format_table(report))
-    return 0 if report.passed else 1
-
-
-def command_bench(args: argparse.Namespace) -> int:
-    from edge_digits.files import write_json_atomic
-
-    if args.against:
-        from edge_digits.measure.bench_compare import (
-            DEFAULT_RUNS,
-            compare_latency,
-            format_comparison,
-        )
-
-        results = compare_latency(args.directory, args.against, rounds=args.rounds,
-                                  runs=args.runs or DEFAULT_RUNS, threads=args.threads)
-        if args.json:
-            write_json_atomic(args.json, results)
-            print(f"wrote {args.json}", file=sys.stderr)
-        print(format_comparison(results, markdown=args.markdown), end="")
-        return 0
-    from edge_digits.measure.bench import format_markdown, format_table, run_bench
-
-    results = run_bench(args.directory, data_path=args.data, threads=args.threads, runs=args.runs or 1000,
-                        pipeline_frames=args.frames, plots_dir=None if args.no_plots else args.plots)
-    if args.json:
-        write_json_atomic(args.json, results)
-    print(format_markdown(results) if args.markdown else format_table(results), end="")
-    for path in [*results["plots"], *([args.json] if args.json else [])]:
-        print(f"wrote {path}", file=sys.stderr)  # stderr keeps --markdown output pasteable
-    return 0
-
-
-def command_read(args: argparse.Namespace) -> int:
-    from edge_digits.runtime.imageio import images_in, load_image
-
-    images = [path for given in args.images for path in (images_in(given) if Path(given).is_dir() else [given])]
-    reader = reader_from_args(args)
-    if args.annotate:
-        Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    results, failures, problem = [], 0, ""
-    for image_path in images:
-        try:
-            image = load_image(image_path)
-            reading = reader.read(image)
-            if args.annotate:
-                annotated = Path(args.annotate) / (Path(image_path).stem + ".annotated.png")
-                _write_annotation(image, reading, annotated)
-                print(f"wrote {annotated}", file=sys.stderr)
-        except EdgeDigitsError as error:
-            # one image: its problem is the one error line; several: one line per bad image + a summary
-            failures, problem = failures + 1, describe(error)
-            if len(images) > 1:
-                print(f"{PROGRAM}: skipped {image_path}: {problem}", file=sys.stderr)
-            continue
-        if args.json:
-            results.append({"image": str(image_path), **reading.to_dict()})
-        elif len(images) > 1:
-            print(f"{image_path}:\n{reading.text}")
-        else:
-            print(reading.text)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    if failures:
-        summary = problem if len(images) == 1 else f"{failures} of {len(images)} images could not be read"
-        print(f"{PROGRAM}: error: {summary}", file=sys.stderr)
-    return 1 if failures else 0
-
-
-def command_score(args: argparse.Namespace) -> int:
-    if not args.photos and not args.scenes and not args.crops and not args.styles and not args.layouts:
-        raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N"
-                              " / --layouts N")
-    reader = reader_from_args(args)
-    report: dict = {}
-    if args.photos:
-        from edge_digits.measure.photos import evaluate_photos, format_table
-
-        results, overall = evaluate_photos(args.photos, reader, view=args.view)
-        report["photos"] = {"directory": args.photos, "view": args.view, "accuracy": overall,
-                            "images": [{"file": r.file, "label": r.label, "text": r.text, "accuracy": r.accuracy} for r in results]}
-        if not args.json:
-            print(format_table(results, overall) + ("" if args.view == "as-is" else f" (view: {args.view})"))
-    if args.scenes:
-        import numpy as np
-
-        from edge_digits.measure.paper import on_paper
-        from edge_digits.measure.scenes import make_suite, scene_accuracy
-
-        suite = make_suite(args.scenes, seed=args.seed, data_path=args.data)
-        suite = [on_paper(scene, args.paper, np.random.default_rng([args.seed, index, 1])) for index, scene in enumerate(suite)]
-        report["scenes"] = {"seed": args.seed, "paper": args.paper, **scene_accuracy(suite, reader)}
-        if not args.json:
-            result = report["scenes"]
-            paper = "" if args.paper == "plain" else f" on {args.paper} paper"
-            print(f"synthetic suite{paper}: {result['accuracy']:.2%} of {result['digits']} digits in {result['scenes']} scenes "
-                  f"(seed {args.seed}); {result['exact_scenes']:.0%} of scenes read exactly")
-    if args.crops:
-        from edge_digits.measure.crops import crop_accuracy, make_crops
-
-        crops, labels = make_crops(args.crops, seed=args.seed, data_path=args.data)
-        report["crops"] = {"seed": args.seed, "count": len(labels), "accuracy": crop_accuracy(crops, labels, reader)}
-        if not args.json:
-            print(f"dataset-style crops ({len(labels)} MNIST test digits each, seed {args.seed}, exact reading): "
-                  + ", ".join(f"{name} {value:.1%}" for name, value in report["crops"]["accuracy"].items()))
-    if args.styles:
-        from edge_digits.measure.crops import crop_accuracy, make_style_crops
-
-        styled = make_style_crops(args.styles, seed=args.seed, data_path=args.data)
-        report["styles"] = {"seed": args.seed, "count": args.styles,
-                            "accuracy": {name: crop_accuracy({name: images}, labels, reader)[name] for name, (images, labels) in styled.items()}}
-        if not args.json:
-            print(f"hand styles ({args.styles} MNIST test 1s with a flag and 7s with a crossbar, seed {args.seed}, exact reading): "
-                  + ", ".join(f"{name} {value:.1%}" for name, value in report["styles"]["accuracy"].items()))
-    if args.layouts:
-        from edge_digits.measure.layouts import make_layouts
-        from edge_digits.measure.scenes import scene_accuracy
-
-        report["layouts"] = {"seed": args.seed, "count": args.layouts, "results": {
-            name: scene_accuracy(scenes, reader) for name, scenes in make_layouts(args.layouts, args.seed, args.data).items()}}
-        if not args.json:
-            print(f"page layouts ({args.layouts} scenes each, seed {args.seed}; digits read, and scenes read exactly line by line): "
-                  + ", ".join(f"{name} {result['accuracy']:.1%} ({result['exact_lines']:.0%})"
-                              for name, result in report["layouts"]["results"].items()))
-    if args.json:
-        print(json.dumps(report, indent=2))
-    return 0
-
-
-def command_camera(args: argparse.Namespace) -> int:
-    from edge_digits.apps.camera import run
-
-    return run(args)
-
-
-def command_golden(args: argparse.Namespace) -> int:
-    if args.tolerance:
-        from edge_digits.measure.port_tolerance import format_tolerance, measure_tolerance
-
-        rows = measure_tolerance(args.directory, data_path=args.data, limit=args.limit)
-        print(json.dumps(rows, indent=2) if args.json else format_tolerance(rows))
-        return 0
-    from edge_digits.measure.golden import write_golden
-
-    print(f"wrote {write_golden(args.directory, out=args.out, data_path=args.data)}")
-    return 0
-
-
-def command_web(args: argparse.Namespace) -> int:
-    from edge_digits.apps.web import run
-
-    return run(args)
-
-
-def _write_annotation(image, reading, path: Path) -> None:
-    import cv2
-
-    from edge_digits.runtime.draw import draw_reading
-
-    if not cv2.imwrite(str(path), draw_reading(image, reading)):
-        raise EdgeDigitsError(f"cannot write annotated image {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
     parser = Parser(prog=PROGRAM, parents=[common],
                     description="Train, quantize, export and run a handwritten-digit CNN on the edge.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    commands.required = True
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    subcommands.required = True
 
-    train = commands.add_parser("train", parents=[common], help="train a model on MNIST")
+    train = subcommands.add_parser("train", parents=[common], help="train a model on MNIST")
     train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
     train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge see README)")
     train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
@@ -264,17 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
-    train.set_defaults(handler=command_train)
+    train.set_defaults(handler=commands.command_train)
 
-    evaluate = commands.add_parser("evaluate", parents=[common], help="test accuracy, per-class accuracy and confusion matrix")
+    evaluate = subcommands.add_parser("evaluate", parents=[common], help="test accuracy, per-class accuracy and confusion matrix")
     evaluate.add_argument("model", help="a .keras model")
     add_data_option(evaluate)
     evaluate.add_argument("--out", help="directory for the PNGs (default: beside the model)")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
-    evaluate.set_defaults(handler=command_evaluate)
+    evaluate.set_defaults(handler=commands.command_evaluate)
 
-    export = commands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
+    export = subcommands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
     export.add_argument("--int8", action="store_true", help="also write the int8 ONNX and int8 TFLite models")
     export.add_argument("--fp16", action="store_true", help="also write a float16 TFLite model")
     export.add_argument("--model", help="source .keras (default: OUT/digits.keras, trained first if missing)")
@@ -284,15 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
     export.add_argument("--keep-failing", action="store_true", help="write the new set even when it fails parity "
                         "(the manifest records the failure; the exit code is still 1)")
-    export.set_defaults(handler=command_export)
+    export.set_defaults(handler=commands.command_export)
 
-    parity = commands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
+    parity = subcommands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
     parity.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
     add_data_option(parity)
     parity.add_argument("--limit", type=positive_int, help="use only the first N test images")
-    parity.set_defaults(handler=command_parity)
+    parity.set_defaults(handler=commands.command_parity)
 
-    bench = commands.add_parser("bench", parents=[common], help="measure size, accuracy, latency and memory of every artifact",
+    bench = subcommands.add_parser("bench", parents=[common], help="measure size, accuracy, latency and memory of every artifact",
                                 description="Benchmark every artifact of an export directory (accuracy and agreement "
                                             "with Keras on the full MNIST test set, batch-1 latency, batch-256 throughput, "
                                             "load time, peak memory of a fresh process) and the camera pipeline on "
@@ -310,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--against", metavar="OTHER", help="instead: time DIRECTORY's and OTHER's runtime artifacts at batch 1, "
                                                           "interleaved in one process, and print their latency ratio")
     bench.add_argument("--rounds", type=at_least(3), default=40, metavar="N", help="interleaved rounds for --against (default 40)")
-    bench.set_defaults(handler=command_bench)
+    bench.set_defaults(handler=commands.command_bench)
 
-    golden = commands.add_parser("golden", parents=[common], help="write golden vectors that test ports of the preprocessing",
+    golden = subcommands.add_parser("golden", parents=[common], help="write golden vectors that test ports of the preprocessing",
                                  description="Write DIRECTORY/golden_vectors.json: crops of MNIST training digits, the "
                                  "28x28 bytes the reader's normalization makes of them and the int8 model's output "
                                  "(docs/mobile.md). With --tolerance, measure what a port's deviations cost instead.")
@@ -322,16 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     golden.add_argument("--tolerance", action="store_true", help="instead: byte differences and agreement of port variants on MNIST test digits")
     golden.add_argument("--limit", type=positive_int, help="with --tolerance: use only the first N test digits")
     golden.add_argument("--json", action="store_true", help="with --tolerance: print the rows as JSON")
-    golden.set_defaults(handler=command_golden)
+    golden.set_defaults(handler=commands.command_golden)
 
-    read = commands.add_parser("read", parents=[common], help="read handwritten digits in images")
+    read = subcommands.add_parser("read", parents=[common], help="read handwritten digits in images")
     read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")
     read.add_argument("--json", action="store_true", help="print a JSON array of readings")
     read.add_argument("--annotate", metavar="DIR", help="write each image with boxes and digits drawn into DIR")
     add_model_options(read)
-    read.set_defaults(handler=command_read)
+    read.set_defaults(handler=commands.command_read)
 
-    score = commands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
+    score = subcommands.add_parser("score", parents=[common], help="reading accuracy on labelled photos and synthetic scenes")
     score.add_argument("photos", nargs="?", help="a folder of photos with labels.json (file, digits per image)")
     score.add_argument("--view", choices=("as-is", "far", "tilted", "desk", "wood", "table"), default="as-is",
                        help="read the photos as-is (default), at a quarter of their size (far), turned 12 degrees (tilted), "
@@ -349,23 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_option(score, "MNIST npz for the synthetic scenes and crops (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     add_model_options(score)
     score.add_argument("--json", action="store_true", help="print the results as JSON")
-    score.set_defaults(handler=command_score)
+    score.set_defaults(handler=commands.command_score)
 
     from edge_digits.apps.camera import DESCRIPTION, add_camera_arguments
 
-    camera = commands.add_parser("camera", parents=[common], help="read digits live from a camera, video or image folder",
+    camera = subcommands.add_parser("camera", parents=[common], help="read digits live from a camera, video or image folder",
                                  description=DESCRIPTION + " A window shows the readings; with --headless (or no display) "
                                  "each frame is one JSON line on stdout.")
     add_camera_arguments(camera)
-    camera.set_defaults(handler=command_camera)
+    camera.set_defaults(handler=commands.command_camera)
 
-    web = commands.add_parser("web", parents=[common], help="serve the browser page that reads digits with onnxruntime-web",
+    web = subcommands.add_parser("web", parents=[common], help="serve the browser page that reads digits with onnxruntime-web",
                               description="Serve web/ (draw and camera modes; the browser runs the model) and the "
                               "exported models on 127.0.0.1, with the COOP/COEP headers WebAssembly threads need.")
     web.add_argument("--port", type=at_least(0), default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
     web.add_argument("--model", help="export directory holding digits_int8.onnx (default: $EDGE_DIGITS_EXPORT, ./export, "
                                      "then the installed package's models)")
-    web.set_defaults(handler=command_web)
+    web.set_defaults(handler=commands.command_web)
     return parser
 
 
@@ -424,16 +202,6 @@ def needs_missing_build_tier(args: argparse.Namespace) -> bool:
 def build_tier_hint(command: str) -> str:
     """The one line a runtime-only install prints for a command that needs TensorFlow."""
     return f"'{command}' needs the build tier (TensorFlow), which this install lacks: pip install \"edge-digits[train]\""
-
-
-def describe(error: BaseException) -> str:
-    """One line for any error: our own messages as they are, others prefixed with their type."""
-    text = " ".join(str(error).split())
-    if isinstance(error, EdgeDigitsError):
-        return text
-    if isinstance(error, OSError) and error.strerror:
-        text = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return f"{error.__class__.__name__}: {text or 'no details'} (rerun with --debug for the traceback)"
 
 
 if __name__ == "__main__":
