@@ -25,7 +25,7 @@ BUILD_TIER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line; README's usage section mirrors this."""
+    """The whole command line; `edge-digits COMMAND --help` prints each part of it."""
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --debug given before the subcommand is not reset by the subcommand's own default.
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
