@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge_digits.build.handstyle import cross_seven, flag_one
+from edge_digits.build import handstyle
 from edge_digits.runtime.normalize import normalize_mask
 
 
@@ -40,7 +40,14 @@ class AugmentConfig:
 
 
 DEFAULT_CONFIG = AugmentConfig()
-STYLE_PROBABILITY = 0.3  # share of training 1s given a flag, and of 7s given a crossbar
+STYLE_PROBABILITY = 0.3  # scales every share below: 0 trains on MNIST's own styles only
+STYLE_SHARES = {  # digit -> (style, weight) in the order drawn; a 7 may be both shortened and crossed
+    1: [(handstyle.any_flag, 1.0)],
+    2: [(handstyle.loop_two, 0.5)],
+    4: [(handstyle.open_four, 0.4)],
+    7: [(handstyle.shorten_seven, 0.8), (handstyle.cross_seven, 1.0)],
+}
+RESTROKE_SHARE = 0.25  # any digit: a marker stroke, and as often a pencil line
 _KERNEL = np.ones((2, 2), np.uint8)
 _CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
 FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
@@ -123,19 +130,24 @@ def as_read(plane: np.ndarray, level: float, upscale: int, peak: float) -> np.nd
 
 def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                     probability: float = STYLE_PROBABILITY) -> np.ndarray:
-    """A copy of uint8 (N, 28, 28) `images` where about `probability` of the 1s get a flag and of the 7s a
-    crossbar (handstyle.py): styles MNIST's American writers hardly use, so the model learns them."""
+    """A copy of uint8 (N, 28, 28) `images` drawn in styles MNIST's American writers hardly use
+    (handstyle.py): each digit with a style gets one with `probability` times its STYLE_SHARES weight,
+    and then any digit a marker or pencil stroke with `probability` times RESTROKE_SHARE each."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"images must be uint8 shaped (N, 28, 28), got {images.dtype} {images.shape}")
     if len(labels) != len(images):
         raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    labels = np.asarray(labels)
     out = images.copy()
-    picked = rng.random(len(images)) < probability
-    for index in np.flatnonzero(picked & (np.asarray(labels) == 1)):
-        out[index] = flag_one(images[index], rng)
-    for index in np.flatnonzero(picked & (np.asarray(labels) == 7)):
-        out[index] = cross_seven(images[index], rng)
+    for digit, styles in STYLE_SHARES.items():
+        for index in np.flatnonzero(labels == digit):
+            for draw, share in styles:
+                if rng.random() < probability * share:
+                    out[index] = draw(out[index], rng)
+    restroke = rng.random(len(images))
+    for index in np.flatnonzero(restroke < 2 * probability * RESTROKE_SHARE):
+        out[index] = handstyle.restroke(out[index], rng, heavy=bool(restroke[index] < probability * RESTROKE_SHARE))
     return out
 
 

@@ -5,18 +5,27 @@ how well-known sets store a digit (no pixels of theirs are used; the real sets a
 offline here): MNIST's light ink on black 28x28, USPS's 16x16 grey digit scaled to touch the
 frame, Semeion's 16x16 binary digit stretched to fill it, UCI optdigits' 32x32 bitmaps and their
 8x8 block counts, and photo-like crops and close-ups that the digit fills. `edge-digits score --crops N` prints one accuracy per style.
-`--styles N` reads test 1s given a flag and 7s given a crossbar (handstyle.py), as stored and as close-ups.
+`--styles N` reads test digits in writing styles MNIST lacks (handstyle.py), as stored and as close-ups.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from edge_digits.build.handstyle import cross_seven, flag_one
+from edge_digits.build.handstyle import (
+    continental_one,
+    cross_seven,
+    flag_one,
+    loop_two,
+    open_four,
+    restroke,
+    shorten_seven,
+)
 from edge_digits.build.mnist import load_mnist
 from edge_digits.options import progress
 
@@ -84,25 +93,56 @@ def make_crops(count: int, seed: int = 0, data_path: str | os.PathLike | None = 
     return {name: [style(digit) for digit in digits] for name, style in STYLES.items()}, labels
 
 
-HAND_STYLES = {"flagged-1": (1, flag_one), "crossed-7": (7, cross_seven)}
+def _stretched(digit: np.ndarray, rng: np.random.Generator, curved: bool = True) -> np.ndarray:
+    """A binary digit stretched to fill a 20x20 box in a 28x28 frame, as scanners and Semeion store them."""
+    return np.pad(_binary(_fit(digit, 20, stretch=True)), 4)
+
+
+def _heavy(digit: np.ndarray, rng: np.random.Generator, curved: bool = True) -> np.ndarray:
+    return restroke(digit, rng, heavy=True, curved=curved)
+
+
+def _thin(digit: np.ndarray, rng: np.random.Generator, curved: bool = True) -> np.ndarray:
+    return restroke(digit, rng, heavy=False, curved=curved)
+
+
+def _short_crossed(digit: np.ndarray, rng: np.random.Generator, curved: bool = True) -> np.ndarray:
+    return cross_seven(shorten_seven(digit, rng, curved), rng, curved)
+
+
+# style -> (the digit it is drawn on, None for every digit; how it is drawn)
+HAND_STYLES: dict[str, tuple[int | None, Callable[..., np.ndarray]]] = {
+    "flagged-1": (1, flag_one),  # a short flag, sometimes a foot
+    "continental-1": (1, partial(continental_one, foot=False)),  # a long flag at a sharp angle
+    "continental-1-foot": (1, partial(continental_one, foot=True)),
+    "crossed-7": (7, cross_seven),  # MNIST's long bar, crossed
+    "short-bar-7": (7, shorten_seven),
+    "short-bar-crossed-7": (7, _short_crossed),
+    "looped-2": (2, loop_two),  # a closed curl where the pen starts
+    "open-4": (4, open_four),  # arm and stem apart at the top
+    "marker": (None, _heavy),  # every digit in a 4.5-6 px stroke
+    "pencil": (None, _thin),  # every digit in a thin grey line
+    "stretched": (None, _stretched),  # every digit binarized and stretched to fill its box
+}
 HAND_LAYOUTS = ("mnist-28", "crop-200")
 
 
 def make_style_crops(count: int, seed: int = 0, data_path: str | os.PathLike | None = None
                      ) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
-    """`count` seeded MNIST test 1s with a flag and 7s with a crossbar, in each of HAND_LAYOUTS ->
-    {"<style> <layout>": (images, labels)}. The strokes are curved and drawn 4x larger, unlike training's."""
+    """`count` seeded MNIST test digits in each of HAND_STYLES and HAND_LAYOUTS ->
+    {"<style> <layout>": (images, labels)}. Strokes are curved and drawn 4x larger, unlike training's."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     mnist = load_mnist(data_path)
     rng = np.random.default_rng([seed, 7])
     out = {}
     for name, (digit, draw) in HAND_STYLES.items():
-        pool = np.flatnonzero(mnist.y_test == digit)
+        pool = np.arange(len(mnist.y_test)) if digit is None else np.flatnonzero(mnist.y_test == digit)
         picked = rng.choice(pool, size=min(count, len(pool)), replace=False)
         styled = [draw(mnist.x_test[index], rng, curved=True) for index in picked]
+        labels = mnist.y_test[picked].astype(int)
         for layout in HAND_LAYOUTS:
-            out[f"{name} {layout}"] = ([STYLES[layout](image) for image in styled], np.full(len(picked), digit))
+            out[f"{name} {layout}"] = ([STYLES[layout](image) for image in styled], labels)
     return out
 
 
