@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the synthetic scenes on this paper (default plain)")
     score.add_argument("--crops", type=positive_int, metavar="N", help="also read N MNIST test digits rendered as other "
                                                                         "datasets store them (USPS, Semeion, optdigits, ...)")
-    score.add_argument("--styles", type=positive_int, metavar="N", help="also read N MNIST test 1s given a flag and N 7s "
-                       "given a crossbar, as stored and as close-ups")
+    score.add_argument("--styles", type=positive_int, metavar="N", help="also read N MNIST test digits in each writing "
+                       "style MNIST lacks (continental 1s, short-bar and crossed 7s, looped 2s, open 4s, marker, pencil, "
+                       "stretched), as stored and as close-ups")
     score.add_argument("--layouts", type=positive_int, metavar="N", help="also read N synthetic scenes of each page layout: "
                        "a lone digit on a large page, touching digits, a stray mark beside a row, scattered groups")
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")

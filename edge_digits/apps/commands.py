@@ -33,8 +33,8 @@ def command_train(args: argparse.Namespace) -> int:
 
     result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
                          limit=args.limit, seed=args.seed, out=args.out)
-    print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
-          f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
+    print(f"kept the weights of {result.kept} of {result.epochs_run}: validation {result.kept_val_accuracy:.4%} (the best "
+          f"single epoch of the last third, {result.best_epoch}, {result.best_val_accuracy:.4%}); {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path, result.plot_path):
         print(f"wrote {path}")
     return 0
@@ -182,14 +182,17 @@ def command_score(args: argparse.Namespace) -> int:
             print(f"dataset-style crops ({len(labels)} MNIST test digits each, seed {args.seed}, exact reading): "
                   + ", ".join(f"{name} {value:.1%}" for name, value in report["crops"]["accuracy"].items()))
     if args.styles:
-        from edge_digits.measure.crops import crop_accuracy, make_style_crops
+        from edge_digits.measure.crops import (
+            crop_accuracy,
+            format_styles,
+            make_style_crops,
+        )
 
         styled = make_style_crops(args.styles, seed=args.seed, data_path=args.data)
         report["styles"] = {"seed": args.seed, "count": args.styles,
                             "accuracy": {name: crop_accuracy({name: images}, labels, reader)[name] for name, (images, labels) in styled.items()}}
         if not args.json:
-            print(f"hand styles ({args.styles} MNIST test 1s with a flag and 7s with a crossbar, seed {args.seed}, exact reading): "
-                  + ", ".join(f"{name} {value:.1%}" for name, value in report["styles"]["accuracy"].items()))
+            print(format_styles(report["styles"]["accuracy"], args.styles, args.seed))
     if args.layouts:
         from edge_digits.measure.layouts import make_layouts
         from edge_digits.measure.scenes import scene_accuracy

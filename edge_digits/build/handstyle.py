@@ -1,11 +1,11 @@
-"""Writing styles MNIST barely holds: the flagged 1 and the crossed 7 of continental Europe and India.
+"""Writing styles MNIST barely holds: continental 1s and 7s, looped 2s, open 4s, marker and pencil.
 
-MNIST's writers were American: almost every 1 is a bare stroke and no 7 is crossed, so a model
-trained on it reads a 1 with a flag as a 7 or 9. These functions draw the missing strokes onto
-MNIST digits (light ink on black, 28x28 uint8): training adds them to a share of its 1s and 7s
+MNIST's writers were American: almost every 1 is a bare stroke, no 7 is crossed, few 2s start
+with a loop, few 4s are open at the top, and every digit is in a similar pen, so a model trained
+on it reads a flagged 1 as a 7 and a looped 2 as a 9. These functions draw the missing styles on
+MNIST digits (light ink on black, 28x28 uint8): training adds them to a share of its digits
 (augment.add_hand_styles), and `edge-digits score --styles` measures them with a different
-rendering (curved strokes drawn 4x larger), so the check is not the training generator itself.
-"""
+rendering (`curved`: strokes bent and drawn 4x larger), so the check is not the training generator."""
 
 from __future__ import annotations
 

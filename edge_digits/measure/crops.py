@@ -151,3 +151,13 @@ def crop_accuracy(crops: dict[str, list[np.ndarray]], labels: np.ndarray, reader
     return {name: float(np.mean([reader.read(image).text == str(label)
                                  for image, label in progress(zip(images, labels), name, total=len(images), unit="digit")]))
             for name, images in crops.items()}
+
+
+def format_styles(accuracy: dict[str, float], count: int, seed: int) -> str:
+    """`score --styles` as a table: a row per hand style, a column per layout."""
+    width = max(len(name) for name in HAND_STYLES)
+    lines = [f"hand styles (up to {count} MNIST test digits each, seed {seed}; exact reading):",
+             f"{'style':{width}}  " + "  ".join(f"{layout:>9}" for layout in HAND_LAYOUTS)]
+    for name in HAND_STYLES:
+        lines.append(f"{name:{width}}  " + "  ".join(f"{accuracy[f'{name} {layout}']:>9.1%}" for layout in HAND_LAYOUTS))
+    return "\n".join(lines)

@@ -92,12 +92,11 @@ class DigitReader:
         canvas = canvases.prepare(image)
         reading, blobs = self._read(canvas, lap)
         crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
-        cut = canvases.ink_on_frame(canvas.image) or (crop and not reading.digits)
-        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and cut:
-            # a crop or close-up whose digit fills the image (the segmenter drops it as a page edge, or
-            # keeps pieces of it; in a crop where nothing was found, a 1 may touch the frame only with
-            # its foot): read it again framed in paper, and keep that reading if it is one digit that
-            # contains every piece found and covers more than twice their area
+        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and (crop or canvases.ink_on_frame(canvas.image)):
+            # a crop or close-up whose digit may fill the image (the segmenter drops it as a page edge, or
+            # keeps pieces of it; a faint pencil digit or a 1's foot reaches the frame too lightly for
+            # ink_on_frame, so every crop is tried): read it again framed in paper, and keep that reading
+            # if it is one digit that contains every piece found and covers more than twice their area
             framed = self._read(canvases.reframe(canvas), lap)[0]
             if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
                 return framed
