@@ -135,7 +135,25 @@ def test_short_training_learns_and_writes_three_files(mnist_path, tmp_path):
     first = history["selected_from_epoch"]
     assert first == 2 and history["best_epoch"] >= first  # epoch 1 of 2 is not in the last third
     assert history["best_val_accuracy"] == max(history["history"]["val_accuracy"][first - 1 :])
+    assert history["kept"] in ("average of epochs 2-2", f"epoch {history['best_epoch']}")
+    assert result.kept_val_accuracy == max(history["best_val_accuracy"], history["averaged_val_accuracy"])
     assert sorted(p.name for p in out.parent.iterdir()) == ["quick.curves.png", "quick.history.json", "quick.keras"]
+
+
+def test_keep_best_averages_the_last_third_and_keeps_the_best_epoch():
+    model = models.build_model("seed")
+    models.compile_model(model)
+    keep = train.KeepBest(first_epoch=2)
+    keep.set_model(model)
+    start = model.get_weights()
+    for epoch, (shift, accuracy) in enumerate([(100.0, 0.9), (1.0, 0.5), (2.0, 0.7), (6.0, 0.6)]):
+        model.set_weights([w + shift for w in start])
+        keep.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert keep.best_epoch == 3 and keep.best_accuracy == 0.7, "epoch 1 is before the last third"
+    np.testing.assert_allclose(keep.best_weights[0], start[0] + 2.0)
+    for averaged, original in zip(keep.average(), start):
+        np.testing.assert_allclose(averaged, original + 3.0, rtol=1e-5, atol=1e-5)  # (1 + 2 + 6) / 3
+        assert averaged.dtype == original.dtype
 
 
 def test_selection_keeps_only_the_last_third_of_the_schedule():
@@ -204,3 +222,12 @@ def test_cosine_schedule_peaks_at_the_recipe_rate(warmup_epochs):
     peak = rates[1] if warmup_epochs else rates[0]
     assert peak == pytest.approx(2e-3, rel=0.02)
     assert rates[0] <= peak and rates[-1] < 0.05 * peak
+
+
+def test_train_help_states_each_recipes_epochs():
+    from edge_digits.apps.cli import build_parser
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    help_text = next(action.help for action in train_parser._actions if "--epochs" in action.option_strings)
+    for arch, recipe in train.RECIPES.items():
+        assert f"{arch} {recipe.epochs}" in help_text

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = subcommands.add_parser("train", parents=[common], help="train a model on MNIST")
     train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
-    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge see README)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 30; see docs/model.md)")
     train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
     add_data_option(train)
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")

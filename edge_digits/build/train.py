@@ -138,7 +138,7 @@ def train_model(
     validation_size: int = 5000,
     verbose: int = 1,
 ) -> TrainResult:
-    """Train `arch` with its recipe (overridable), keep the best-validation epoch of the last third, write three files.
+    """Train `arch` with its recipe (overridable), keep the last third's averaged weights or its best epoch, write three files.
 
     Ctrl-C or SIGTERM (raised as staging.Terminated, a KeyboardInterrupt) leaves earlier outputs untouched."""
     with sigterm_as_interrupt():
