@@ -44,10 +44,10 @@ STYLE_PROBABILITY = 0.3  # scales every share below: 0 trains on MNIST's own sty
 STYLE_SHARES = {  # digit -> (style, weight) in the order drawn; a 7 may be both shortened and crossed
     1: [(handstyle.any_flag, 1.0)],
     2: [(handstyle.loop_two, 0.5)],
-    4: [(handstyle.open_four, 0.2)],
-    7: [(handstyle.shorten_seven, 0.5), (handstyle.cross_seven, 1.0)],
+    4: [(handstyle.open_four, 0.4)],
+    7: [(handstyle.shorten_seven, 0.8), (handstyle.cross_seven, 1.0)],
 }
-RESTROKE_SHARE = 0.15  # any digit: a marker stroke, and as often a pencil line
+RESTROKE_SHARE = 0.25  # any digit: a marker stroke, and as often a pencil line
 _KERNEL = np.ones((2, 2), np.uint8)
 _CENTRE = 13.5  # pixel-centre coordinates of the middle of a 28x28 image
 FILL_SIDE = 20.0  # MNIST's digit box: a filled digit is stretched to this square
