@@ -142,20 +142,35 @@ def test_blank_images_stay_blank():
         assert not handstyle.restroke(blank, np.random.default_rng(0), heavy=heavy).any()
 
 
-def test_training_styles_touch_the_digits_they_are_for(mnist, monkeypatch):
+def test_classic_training_styles_touch_only_ones_and_sevens(mnist):
+    images, labels = mnist.x_train[:600], mnist.y_train[:600]
+    out = augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=1.0)
+    changed = (out != images).any(axis=(1, 2))
+    assert set(np.unique(labels[changed])) == {1, 7}
+    assert changed[np.isin(labels, (1, 7))].mean() > 0.95
+    assert not (augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=0.0) != images).any()
+    again = augment.add_hand_styles(images, labels, np.random.default_rng(3))
+    assert (again == augment.add_hand_styles(images, labels, np.random.default_rng(3))).all(), "seeded"
+    share = (again != images).any(axis=(1, 2))[np.isin(labels, (1, 7))].mean()
+    assert abs(share - augment.STYLE_PROBABILITY) < 0.12
+    with pytest.raises(ValueError, match="styles must be one of"):
+        augment.add_hand_styles(images, labels, np.random.default_rng(0), styles="cursive")
+
+
+def test_all_training_styles_touch_the_digits_they_are_for(mnist, monkeypatch):
     images, labels = mnist.x_train[:1000], mnist.y_train[:1000]
     styled = list(augment.STYLE_SHARES)
     monkeypatch.setattr(augment, "RESTROKE_SHARE", 0.0)
-    out = augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=1.0)
+    out = augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=1.0, styles="all")
     changed = (out != images).any(axis=(1, 2))
     assert set(np.unique(labels[changed])) == set(styled)
     for digit, styles in augment.STYLE_SHARES.items():
         wanted = 1 - np.prod([1 - share for _, share in styles])
         assert abs(changed[labels == digit].mean() - wanted) < 0.12, digit
     monkeypatch.undo()
-    assert not (augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=0.0) != images).any()
-    again = augment.add_hand_styles(images, labels, np.random.default_rng(3))
-    assert (again == augment.add_hand_styles(images, labels, np.random.default_rng(3))).all(), "seeded"
+    assert not (augment.add_hand_styles(images, labels, np.random.default_rng(0), probability=0.0, styles="all") != images).any()
+    again = augment.add_hand_styles(images, labels, np.random.default_rng(3), styles="all")
+    assert (again == augment.add_hand_styles(images, labels, np.random.default_rng(3), styles="all")).all(), "seeded"
     others = ~np.isin(labels, styled)
     share = (again != images).any(axis=(1, 2))[others].mean()
     assert abs(share - 2 * augment.STYLE_PROBABILITY * augment.RESTROKE_SHARE) < 0.06, "marker and pencil on any digit"
@@ -169,11 +184,15 @@ def test_add_hand_styles_rejects_bad_input(bad, message):
         augment.add_hand_styles(np.zeros((2, 28, 28), np.uint8), np.ones(3, int), np.random.default_rng(0))
 
 
+@pytest.fixture(scope="module")
+def style_crops(mnist_path):
+    return make_style_crops(100, seed=1, data_path=mnist_path)
+
+
 @pytest.mark.parametrize("style", list(HAND_STYLES))
-def test_reader_reads_flagged_ones_and_crossed_sevens(style, reader, mnist_path):  # noqa: F811
-    crops = make_style_crops(150, seed=1, data_path=mnist_path)
+def test_reader_reads_each_hand_style(style, style_crops, reader):  # noqa: F811
     for layout in HAND_LAYOUTS:
-        images, labels = crops[f"{style} {layout}"]
+        images, labels = style_crops[f"{style} {layout}"]
         accuracy = crop_accuracy({style: images}, labels, reader)[style]
         assert accuracy >= STYLE_ACCURACY[style], f"{style} {layout}: {accuracy:.1%}"
 

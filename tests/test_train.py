@@ -135,93 +135,8 @@ def test_short_training_learns_and_writes_three_files(mnist_path, tmp_path):
     first = history["selected_from_epoch"]
     assert first == 2 and history["best_epoch"] >= first  # epoch 1 of 2 is not in the last third
     assert history["best_val_accuracy"] == max(history["history"]["val_accuracy"][first - 1 :])
-    assert history["kept"] in ("average of epochs 2-2", f"epoch {history['best_epoch']}")
-    assert result.kept_val_accuracy == max(history["best_val_accuracy"], history["averaged_val_accuracy"])
+    assert history["hand_styles"] == "classic"
     assert sorted(p.name for p in out.parent.iterdir()) == ["quick.curves.png", "quick.history.json", "quick.keras"]
-
-
-def test_keep_best_averages_the_last_third_and_keeps_the_best_epoch():
-    model = models.build_model("seed")
-    models.compile_model(model)
-    keep = train.KeepBest(first_epoch=2)
-    keep.set_model(model)
-    start = model.get_weights()
-    for epoch, (shift, accuracy) in enumerate([(100.0, 0.9), (1.0, 0.5), (2.0, 0.7), (6.0, 0.6)]):
-        model.set_weights([w + shift for w in start])
-        keep.on_epoch_end(epoch, {"val_accuracy": accuracy})
-    assert keep.best_epoch == 3 and keep.best_accuracy == 0.7, "epoch 1 is before the last third"
-    np.testing.assert_allclose(keep.best_weights[0], start[0] + 2.0)
-    for averaged, original in zip(keep.average(), start):
-        np.testing.assert_allclose(averaged, original + 3.0, rtol=1e-5, atol=1e-5)  # (1 + 2 + 6) / 3
-        assert averaged.dtype == original.dtype
-
-
-def test_selection_keeps_only_the_last_third_of_the_schedule():
-    assert [train.selection_start(epochs) for epochs in (1, 2, 3, 10, 22, 36)] == [1, 2, 3, 7, 15, 25]
-    for epochs in range(1, 60):  # never empty, never more than a third (rounded up), always ends at the end
-        assert 1 <= train.selection_start(epochs) <= epochs
-        assert epochs - train.selection_start(epochs) + 1 == math.ceil(epochs / 3)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"epochs": 0},
-        {"batch_size": 0},
-        {"limit": 5},
-        {"seed": -1},
-        {"arch": "nope"},
-        {"validation_size": 0},
-        {"out": "model.h5"},
-        {"limit": 10**6},
-    ],
-)
-def test_bad_arguments_raise_one_line_errors(kwargs, mnist_path, tmp_path):
-    kwargs.setdefault("out", tmp_path / "m.keras")
-    if not str(kwargs["out"]).startswith(str(tmp_path)):
-        kwargs["out"] = tmp_path / kwargs["out"]
-    with pytest.raises(EdgeDigitsError) as error:
-        train.train_model(data_path=mnist_path, verbose=0, **kwargs)
-    assert "\n" not in str(error.value)
-
-
-def test_unwritable_output_fails_before_training(tmp_path, monkeypatch):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    monkeypatch.setattr(train.data, "load_mnist", lambda *a, **k: pytest.fail("loaded data before checking --out"))
-    with pytest.raises(EdgeDigitsError, match="cannot write"):
-        train.train_model(out=blocker / "m.keras", verbose=0)
-
-
-def test_interrupted_write_keeps_old_files_and_leaves_no_temp_files(tmp_path, monkeypatch):
-    paths = train.output_paths(tmp_path / "digits.keras")
-    for path in paths:
-        path.write_text(f"old {path.name}")
-
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train.plots, "plot_training_curves", interrupt)
-    summary = {"arch": "seed", "seed": 0, "best_val_accuracy": 0.5, "best_epoch": 1, "history": {"loss": [1.0]}}
-    with pytest.raises(KeyboardInterrupt):
-        train.write_outputs(models.build_model("seed"), summary, paths)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
-    for path in paths:
-        assert path.read_text() == f"old {path.name}"
-
-
-@pytest.mark.parametrize("warmup_epochs", [0, 1])
-def test_cosine_schedule_peaks_at_the_recipe_rate(warmup_epochs):
-    from dataclasses import replace
-
-    from edge_digits.build.train import RECIPES, learning_rate_schedule
-
-    recipe = replace(RECIPES["edge"], warmup_epochs=warmup_epochs, learning_rate=2e-3)
-    schedule = learning_rate_schedule(recipe, epochs=10, steps_per_epoch=100)
-    rates = [float(schedule(step)) for step in (0, 100, 500, 999)]
-    peak = rates[1] if warmup_epochs else rates[0]
-    assert peak == pytest.approx(2e-3, rel=0.02)
-    assert rates[0] <= peak and rates[-1] < 0.05 * peak
 
 
 def test_train_help_states_each_recipes_epochs():
@@ -231,3 +146,17 @@ def test_train_help_states_each_recipes_epochs():
     help_text = next(action.help for action in train_parser._actions if "--epochs" in action.option_strings)
     for arch, recipe in train.RECIPES.items():
         assert f"{arch} {recipe.epochs}" in help_text
+
+
+def test_train_help_offers_each_hand_style_set():
+    from edge_digits.apps.cli import build_parser
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    option = next(action for action in train_parser._actions if "--hand-styles" in action.option_strings)
+    assert tuple(option.choices) == augment.HAND_STYLE_SETS
+
+
+def test_unknown_hand_styles_are_refused(mnist_path, tmp_path):
+    with pytest.raises(EdgeDigitsError, match="hand styles"):
+        train.train_model("seed", epochs=1, limit=500, data_path=mnist_path, out=tmp_path / "m.keras", hand_styles="cursive")
+    assert not list(tmp_path.iterdir())

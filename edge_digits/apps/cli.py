@@ -36,11 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = subcommands.add_parser("train", parents=[common], help="train a model on MNIST")
     train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
-    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 30; see docs/model.md)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22; see docs/model.md)")
     train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
     add_data_option(train)
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--hand-styles", choices=("classic", "all"), help="writing styles drawn on training digits: classic "
+                       "(flagged 1s, crossed 7s; the recipes' default) or all (also continental 1s, short-bar 7s, looped 2s, "
+                       "open 4s, marker and pencil strokes; see docs/model.md)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 

@@ -32,9 +32,9 @@ def command_train(args: argparse.Namespace) -> int:
     from edge_digits.build.train import train_model
 
     result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
-                         limit=args.limit, seed=args.seed, out=args.out)
-    print(f"kept the weights of {result.kept} of {result.epochs_run}: validation {result.kept_val_accuracy:.4%} (the best "
-          f"single epoch of the last third, {result.best_epoch}, {result.best_val_accuracy:.4%}); {result.seconds:.0f} s")
+                         limit=args.limit, seed=args.seed, out=args.out, hand_styles=args.hand_styles)
+    print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
+          f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path, result.plot_path):
         print(f"wrote {path}")
     return 0

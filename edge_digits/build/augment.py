@@ -40,7 +40,8 @@ class AugmentConfig:
 
 
 DEFAULT_CONFIG = AugmentConfig()
-STYLE_PROBABILITY = 0.3  # scales every share below: 0 trains on MNIST's own styles only
+HAND_STYLE_SETS = ("classic", "all")  # add_hand_styles(styles=...): flagged 1s and crossed 7s, or every style below
+STYLE_PROBABILITY = 0.3  # classic: share of 1s flagged and of 7s crossed; all: scales every share below
 STYLE_SHARES = {  # digit -> (style, weight) in the order drawn; a 7 may be both shortened and crossed
     1: [(handstyle.any_flag, 1.0)],
     2: [(handstyle.loop_two, 0.5)],
@@ -129,20 +130,31 @@ def as_read(plane: np.ndarray, level: float, upscale: int, peak: float) -> np.nd
 
 
 def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-                    probability: float = STYLE_PROBABILITY) -> np.ndarray:
-    """A copy of uint8 (N, 28, 28) `images` drawn in styles MNIST's American writers hardly use
-    (handstyle.py): each digit with a style gets one with `probability` times its STYLE_SHARES weight,
-    and then any digit a marker or pencil stroke with `probability` times RESTROKE_SHARE each."""
+                    probability: float = STYLE_PROBABILITY, styles: str = "classic") -> np.ndarray:
+    """A copy of uint8 (N, 28, 28) `images` drawn in styles MNIST's American writers hardly use (handstyle.py).
+
+    styles="classic": about `probability` of the 1s get a flag and of the 7s a crossbar. styles="all":
+    each digit with a style in STYLE_SHARES gets it with `probability` times its weight, then any digit
+    a marker stroke or a pencil line with `probability` times RESTROKE_SHARE each."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"images must be uint8 shaped (N, 28, 28), got {images.dtype} {images.shape}")
     if len(labels) != len(images):
         raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    if styles not in HAND_STYLE_SETS:
+        raise ValueError(f"styles must be one of {', '.join(HAND_STYLE_SETS)}, got {styles!r}")
     labels = np.asarray(labels)
     out = images.copy()
-    for digit, styles in STYLE_SHARES.items():
+    if styles == "classic":
+        picked = rng.random(len(images)) < probability
+        for index in np.flatnonzero(picked & (labels == 1)):
+            out[index] = handstyle.flag_one(images[index], rng)
+        for index in np.flatnonzero(picked & (labels == 7)):
+            out[index] = handstyle.cross_seven(images[index], rng)
+        return out
+    for digit, shares in STYLE_SHARES.items():
         for index in np.flatnonzero(labels == digit):
-            for draw, share in styles:
+            for draw, share in shares:
                 if rng.random() < probability * share:
                     out[index] = draw(out[index], rng)
     restroke = rng.random(len(images))

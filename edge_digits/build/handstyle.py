@@ -36,15 +36,15 @@ def _ink_rows(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int]
 
 
 def flag_one(image: np.ndarray, rng: np.random.Generator, curved: bool = False) -> np.ndarray:
-    """A copy of a 1 with a short flag from its top down to the left, and sometimes a foot at its base."""
-    return _flagged(image, rng, curved, length=(0.22, 0.4), angle=(30.0, 65.0), foot=rng.random() < 0.25)
+    """A copy of a 1 with a short flag from its top down to the left, and sometimes (1 in 4) a foot at its base."""
+    return _flagged(image, rng, curved, length=(0.22, 0.4), angle=(30.0, 65.0), foot_probability=0.25)
 
 
 def continental_one(image: np.ndarray, rng: np.random.Generator, curved: bool = False, foot: bool | None = None) -> np.ndarray:
     """A copy of a 1 as continental writers draw it: a long flag at a sharp angle to the stem, with a
     foot or without (`foot`; None: either, evenly). The sharp angle is what tells it from a 7's bar."""
-    foot = rng.random() < 0.5 if foot is None else foot
-    return _flagged(image, rng, curved, length=(0.4, 0.65), angle=(40.0, 65.0), foot=foot)
+    return _flagged(image, rng, curved, length=(0.4, 0.65), angle=(40.0, 65.0),
+                    foot_probability=0.5 if foot is None else float(foot))
 
 
 def any_flag(image: np.ndarray, rng: np.random.Generator, curved: bool = False) -> np.ndarray:
@@ -53,8 +53,9 @@ def any_flag(image: np.ndarray, rng: np.random.Generator, curved: bool = False) 
 
 
 def _flagged(image: np.ndarray, rng: np.random.Generator, curved: bool, length: tuple[float, float],
-             angle: tuple[float, float], foot: bool) -> np.ndarray:
-    """`image` with a flag of `length` (share of the height) at `angle` degrees below the horizontal."""
+             angle: tuple[float, float], foot_probability: float) -> np.ndarray:
+    """`image` with a flag of `length` (share of the height) at `angle` degrees below the horizontal,
+    and a foot with `foot_probability`."""
     ink = _ink_rows(image)
     if ink is None:
         return image.copy()
@@ -64,7 +65,7 @@ def _flagged(image: np.ndarray, rng: np.random.Generator, curved: bool, length: 
     slope = np.deg2rad(rng.uniform(*angle))
     end = (top_x - flag * np.cos(slope), top + flag * np.sin(slope))
     strokes = [_bent((top_x, top), end, rng) if curved else [(top_x, top), end]]
-    if foot:
+    if rng.random() < foot_probability:
         bottom_x = float(cols[rows >= bottom - 1].mean())
         half = rng.uniform(0.18, 0.3) * height
         strokes.append([(bottom_x - half, bottom), (bottom_x + half, bottom)])

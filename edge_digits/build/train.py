@@ -1,9 +1,8 @@
 """Train an architecture on MNIST's training split and write model, history and curves atomically.
 
 Validation comes from the training split (data.split_validation); the test split is never used
-here, so test accuracy measured elsewhere stays an honest estimate. The weights saved are the
-average of the last third of the schedule's epochs (see selection_start), or the best of those
-epochs alone when it scores higher on validation.
+here, so test accuracy measured elsewhere stays an honest estimate. The weights saved are those of
+the best-validation epoch among the last third of the schedule (see selection_start).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 
 from edge_digits.build import mnist as data
 from edge_digits.build import models, plots
-from edge_digits.build.augment import add_hand_styles, augment_batch
+from edge_digits.build.augment import HAND_STYLE_SETS, add_hand_styles, augment_batch
 from edge_digits.build.staging import sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import TEMP_PREFIX, atomic_outputs
@@ -39,6 +38,7 @@ class Recipe:
     schedule: str
     warmup_epochs: int
     augment: bool
+    hand_styles: str = "classic"  # augment.HAND_STYLE_SETS: which writing styles training draws
 
 
 # seed: the tutorial's model, optimizer, batch and epochs, with Adam's rate decayed on a cosine (validation
@@ -46,7 +46,7 @@ class Recipe:
 # warmup/cosine, sized to finish in <= 15 min on 2 cores.
 RECIPES: dict[str, Recipe] = {
     "seed": Recipe(epochs=10, batch_size=32, learning_rate=1e-3, schedule="cosine", warmup_epochs=0, augment=False),
-    "edge": Recipe(epochs=30, batch_size=128, learning_rate=4e-3, schedule="cosine", warmup_epochs=1, augment=True),
+    "edge": Recipe(epochs=22, batch_size=128, learning_rate=4e-3, schedule="cosine", warmup_epochs=1, augment=True),
 }
 
 
@@ -59,8 +59,6 @@ class TrainResult:
     plot_path: Path
     best_val_accuracy: float
     best_epoch: int
-    kept: str  # "epoch N" or "average of epochs A-B"
-    kept_val_accuracy: float
     epochs_run: int
     seconds: float
     params: int
@@ -71,10 +69,11 @@ class EpochData(keras.utils.PyDataset):
     """Shuffled batches, freshly augmented each epoch (hand styles, then augment_batch: the reader's
     view, warps, noise); seeded per (epoch, batch) so runs repeat."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool,
+                 hand_styles: str = "classic"):
         super().__init__()
         self.images, self.labels = images, labels
-        self.batch_size, self.seed, self.augment = batch_size, seed, augment
+        self.batch_size, self.seed, self.augment, self.hand_styles = batch_size, seed, augment, hand_styles
         self.epoch = 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(images))
 
@@ -85,7 +84,8 @@ class EpochData(keras.utils.PyDataset):
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         batch = self.images[picked]
         if self.augment:
-            batch = add_hand_styles(batch, self.labels[picked], np.random.default_rng([self.seed, self.epoch, index, 1]))
+            batch = add_hand_styles(batch, self.labels[picked], np.random.default_rng([self.seed, self.epoch, index, 1]),
+                                    styles=self.hand_styles)
             batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, index]))
         return data.preprocess(batch), self.labels[picked]
 
@@ -96,34 +96,21 @@ class EpochData(keras.utils.PyDataset):
 
 class KeepBest(keras.callbacks.Callback):
     """Record per-epoch logs plus the learning rate; keep (in memory) the best-validation weights of
-    the epochs numbered `first_epoch` (1-based) or later, and the running sum of those epochs' weights."""
+    the epochs numbered `first_epoch` (1-based) or later."""
 
     def __init__(self, first_epoch: int = 1):
         super().__init__()
         self.first_epoch = first_epoch
         self.records: list[dict[str, float]] = []
         self.best_accuracy, self.best_epoch, self.best_weights = -1.0, 0, None
-        self.weight_sum: list[np.ndarray] | None = None
-        self.summed = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         record = {key: float(value) for key, value in (logs or {}).items()}
         record["lr"] = float(keras.ops.convert_to_tensor(self.model.optimizer.learning_rate))
         self.records.append(record)
-        if epoch + 1 < self.first_epoch:
-            return
-        weights = self.model.get_weights()
-        self.weight_sum = [w.astype(np.float64) for w in weights] if self.weight_sum is None else [
-            total + w for total, w in zip(self.weight_sum, weights)]
-        self.summed += 1
-        if record.get("val_accuracy", -1.0) > self.best_accuracy:
-            self.best_accuracy, self.best_epoch, self.best_weights = record["val_accuracy"], epoch + 1, weights
-
-    def average(self) -> list[np.ndarray] | None:
-        """The mean of the summed epochs' weights (batch-norm statistics included), or None before any."""
-        if self.weight_sum is None:
-            return None
-        return [(total / self.summed).astype(w.dtype) for total, w in zip(self.weight_sum, self.best_weights)]
+        if epoch + 1 >= self.first_epoch and record.get("val_accuracy", -1.0) > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = record["val_accuracy"], epoch + 1
+            self.best_weights = self.model.get_weights()
 
 
 def train_model(
@@ -137,21 +124,26 @@ def train_model(
     augment: bool | None = None,
     validation_size: int = 5000,
     verbose: int = 1,
+    hand_styles: str | None = None,
 ) -> TrainResult:
-    """Train `arch` with its recipe (overridable), keep the last third's averaged weights or its best epoch, write three files.
+    """Train `arch` with its recipe (overridable), keep the best-validation epoch of the last third, write three files.
 
     Ctrl-C or SIGTERM (raised as staging.Terminated, a KeyboardInterrupt) leaves earlier outputs untouched."""
     with sigterm_as_interrupt():
-        return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose)
+        return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose, hand_styles)
 
 
-def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose) -> TrainResult:
+def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose,
+                 hand_styles) -> TrainResult:
     if arch not in RECIPES:
         raise EdgeDigitsError(f"unknown --arch {arch!r}; choose one of: {', '.join(RECIPES)}")
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
     augment = recipe.augment if augment is None else augment
+    hand_styles = recipe.hand_styles if hand_styles is None else hand_styles
+    if hand_styles not in HAND_STYLE_SETS:
+        raise EdgeDigitsError(f"unknown hand styles {hand_styles!r}; choose one of: {', '.join(HAND_STYLE_SETS)}")
     _check_int("epochs", epochs, 1)
     _check_int("batch size", batch_size, 1)
     _check_int("seed", seed, 0)
@@ -178,7 +170,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     keep_best = KeepBest(first_epoch=selection_start(epochs))
     started = time.perf_counter()
     model.fit(
-        EpochData(x_train, y_train, batch_size, seed, augment),
+        EpochData(x_train, y_train, batch_size, seed, augment, hand_styles),
         epochs=epochs,
         validation_data=(data.preprocess(x_val), y_val),
         validation_batch_size=max(batch_size, 256),
@@ -187,33 +179,22 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
-    kept, averaged_accuracy = f"epoch {keep_best.best_epoch}", None
     if keep_best.best_weights is not None:
-        # the last third's weights averaged (as in stochastic weight averaging) usually generalize a
-        # little better than any one epoch; validation decides between the two
-        model.set_weights(keep_best.average())
-        averaged_accuracy = float(model.evaluate(data.preprocess(x_val), y_val, batch_size=256, verbose=0, return_dict=True)["accuracy"])
-        if averaged_accuracy >= keep_best.best_accuracy:
-            kept = f"average of epochs {keep_best.first_epoch}-{len(keep_best.records)}"
-        else:
-            model.set_weights(keep_best.best_weights)
+        model.set_weights(keep_best.best_weights)
 
     params, macs = int(model.count_params()), models.count_macs(model)
     summary = {
         "arch": arch, "seed": seed, "epochs": epochs, "epochs_run": len(keep_best.records),
-        "batch_size": batch_size, "augment": augment, "recipe": asdict(recipe),
+        "batch_size": batch_size, "augment": augment, "hand_styles": hand_styles, "recipe": asdict(recipe),
         "train_size": len(x_train), "validation_size": len(x_val), "limit": limit,
         "seconds": round(seconds, 2), "params": params, "macs": macs,
         "selected_from_epoch": keep_best.first_epoch,
         "best_epoch": keep_best.best_epoch, "best_val_accuracy": keep_best.best_accuracy,
-        "averaged_val_accuracy": averaged_accuracy, "kept": kept,
         "keras_version": keras.__version__,
         "history": {key: [record.get(key) for record in keep_best.records] for key in keep_best.records[0]},
     }
     write_outputs(model, summary, paths)
-    kept_accuracy = max(keep_best.best_accuracy, averaged_accuracy or 0.0)
-    return TrainResult(*paths, keep_best.best_accuracy, keep_best.best_epoch, kept, kept_accuracy, len(keep_best.records),
-                       seconds, params, macs)
+    return TrainResult(*paths, keep_best.best_accuracy, keep_best.best_epoch, len(keep_best.records), seconds, params, macs)
 
 
 def selection_start(epochs: int) -> int:
