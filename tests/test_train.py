@@ -156,7 +156,9 @@ def test_train_help_offers_each_hand_style_set():
     assert tuple(option.choices) == augment.HAND_STYLE_SETS
 
 
-def test_unknown_hand_styles_are_refused(mnist_path, tmp_path):
-    with pytest.raises(EdgeDigitsError, match="hand styles"):
-        train.train_model("seed", epochs=1, limit=500, data_path=mnist_path, out=tmp_path / "m.keras", hand_styles="cursive")
+@pytest.mark.parametrize("arch, styles, message", [("edge", "cursive", "unknown hand styles 'cursive'"),
+                                                   ("seed", "all", "'seed' recipe does not use")])
+def test_hand_styles_that_cannot_apply_are_refused(mnist_path, tmp_path, arch, styles, message):
+    with pytest.raises(EdgeDigitsError, match=message):
+        train.train_model(arch, epochs=1, limit=500, data_path=mnist_path, out=tmp_path / "m.keras", hand_styles=styles)
     assert not list(tmp_path.iterdir())

@@ -141,6 +141,8 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
     augment = recipe.augment if augment is None else augment
+    if hand_styles is not None and not augment:
+        raise EdgeDigitsError(f"hand styles are part of augmentation, which the {arch!r} recipe does not use; drop --hand-styles")
     hand_styles = recipe.hand_styles if hand_styles is None else hand_styles
     if hand_styles not in HAND_STYLE_SETS:
         raise EdgeDigitsError(f"unknown hand styles {hand_styles!r}; choose one of: {', '.join(HAND_STYLE_SETS)}")
