@@ -157,3 +157,47 @@ def test_swap_rolls_back_when_the_new_set_cannot_move_in(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert fingerprint(out) == before
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("model, reorderable", [("digits_fp32.onnx", False), ("digits_int8.onnx", True)])  # fp32: a chain
+def test_onnx_bytes_do_not_depend_on_node_order_or_names(model, reorderable):
+    """tf2onnx orders nodes by names that carry process-wide counters: the same graph with every inner
+    name changed and its nodes in another valid order must come out of canonical_names byte-identical."""
+    import random
+
+    import onnx
+
+    from edge_digits.build.artifact_io import canonical_names
+
+    original = onnx.load(str(Path(__file__).resolve().parents[1] / "export" / model))
+    scrambled = onnx.ModelProto()
+    scrambled.CopyFrom(original)
+    graph, rng = scrambled.graph, random.Random(0)
+    kept = {value.name for value in graph.input} | {value.name for value in graph.output}
+    names = {name for node in graph.node for name in list(node.input) + list(node.output) if name and name not in kept}
+    fresh = {name: f"tmp__{rng.randrange(10**6)}_{index}" for index, name in enumerate(sorted(names))}
+    for node in graph.node:
+        node.name = f"node__{rng.randrange(10**6)}"
+        node.input[:] = [fresh.get(name, name) for name in node.input]
+        node.output[:] = [fresh.get(name, name) for name in node.output]
+    for tensor in list(graph.initializer) + list(graph.value_info):
+        tensor.name = fresh.get(tensor.name, tensor.name)
+    made, order, pending = set(kept) | {tensor.name for tensor in graph.initializer} | {""}, [], list(graph.node)
+    while pending:  # another topological order: ready nodes taken at random
+        ready = [node for node in pending if all(name in made for name in node.input)]
+        node = rng.choice(ready)
+        order.append(node)
+        pending.remove(node)
+        made.update(node.output)
+    copies = [onnx.NodeProto() for _ in order]
+    for copy, node in zip(copies, order):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+    reordered = [node.op_type for node in graph.node] != [node.op_type for node in original.graph.node]
+    assert reordered == reorderable
+
+    canonical_names(original)
+    canonical_names(scrambled)
+    onnx.checker.check_model(scrambled)
+    assert scrambled.SerializeToString(deterministic=True) == original.SerializeToString(deterministic=True)

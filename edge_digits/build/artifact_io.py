@@ -53,6 +53,7 @@ def canonical_names(proto: Any) -> None:
     for node in graph.node:
         if any(attribute.g.node or attribute.graphs for attribute in node.attribute):
             raise ValueError(f"cannot rename the ONNX graph: node {node.name!r} ({node.op_type}) holds a subgraph")
+    _replace(graph.node, structural_order(graph))
     kept = {value.name for value in graph.input} | {value.name for value in graph.output}
     initializers = {tensor.name for tensor in graph.initializer}
     mapping: dict[str, str] = {}
@@ -82,6 +83,64 @@ def canonical_names(proto: Any) -> None:
     renamed = {new: producer_position.get(old, -1) for old, new in mapping.items()}
     _replace(graph.value_info, sorted(graph.value_info, key=lambda value: (renamed.get(value.name, -1), value.name)))
     graph.doc_string = ""  # "converted from b'__inference_serve_2015'": a TensorFlow function counter
+
+
+def structural_order(graph: Any) -> list:
+    """The graph's nodes in a topological order that depends only on what they compute.
+
+    tf2onnx sorts nodes by name while converting, and its names carry process-wide counters, so the
+    same model came out in another node order (and so other bytes) once a counter gained a digit.
+    Here every node gets a digest of its op, attributes and the digests of where its inputs come
+    from (a producer, an initializer's contents, a graph input), and ready nodes go in digest order."""
+    import hashlib
+    import heapq
+
+    contents = {}
+    for tensor in graph.initializer:
+        nameless = type(tensor)()
+        nameless.CopyFrom(tensor)
+        nameless.name = ""
+        contents[tensor.name] = hashlib.sha256(nameless.SerializeToString(deterministic=True)).digest()
+    producers: dict[str, tuple[int, int]] = {}
+    for index, node in enumerate(graph.node):
+        for slot, output in enumerate(node.output):
+            producers[output] = (index, slot)
+    digests: list[bytes] = []
+    for index, node in enumerate(graph.node):
+        digest = hashlib.sha256(f"{node.domain}:{node.op_type}".encode())
+        for attribute in node.attribute:
+            nameless = type(attribute)()
+            nameless.CopyFrom(attribute)
+            if nameless.HasField("t"):
+                nameless.t.name = ""
+            digest.update(nameless.SerializeToString(deterministic=True))
+        for name in node.input:
+            if name in producers:
+                source, slot = producers[name]
+                if source >= index:
+                    raise ValueError(f"ONNX node {node.name!r} reads {name!r} before it is computed")
+                digest.update(digests[source] + slot.to_bytes(2, "little"))
+            else:
+                digest.update(contents.get(name, f"input:{name}".encode()))
+            digest.update(b"|")
+        digests.append(digest.digest())
+    waiting = [0] * len(graph.node)
+    consumers: list[list[int]] = [[] for _ in graph.node]
+    for index, node in enumerate(graph.node):
+        for source in {producers[name][0] for name in node.input if name in producers}:
+            waiting[index] += 1
+            consumers[source].append(index)
+    ready = [(digests[index], index) for index in range(len(graph.node)) if waiting[index] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, index = heapq.heappop(ready)
+        order.append(graph.node[index])
+        for consumer in consumers[index]:
+            waiting[consumer] -= 1
+            if waiting[consumer] == 0:
+                heapq.heappush(ready, (digests[consumer], consumer))
+    return order
 
 
 def _replace(field: Any, items: list) -> None:
