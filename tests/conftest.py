@@ -41,6 +41,14 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600):
                           cwd=REPO, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
+def cli_options(command: str) -> dict:
+    """{dest: argparse action} of one `edge-digits COMMAND`'s options, to hold --help to the code."""
+    from edge_digits.apps.cli import build_parser
+
+    subcommands = next(action for action in build_parser()._actions if action.choices and command in action.choices)
+    return {action.dest: action for action in subcommands.choices[command]._actions}
+
+
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory) -> Path:
     """The project's wheel, built once per session by scripts/pi-check (the one wheel builder)."""

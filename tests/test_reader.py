@@ -107,13 +107,12 @@ def test_views_keep_the_page_whole():
         views.view(page, "sideways")
     with pytest.raises(ValueError, match="surface must be one of"):
         views.on_desk(page, surface="glass")
-    from edge_digits.apps.cli import build_parser
+    from conftest import cli_options
 
-    score = build_parser()._subparsers._group_actions[0].choices["score"]
     from edge_digits.measure.paper import PAPER_STYLES
 
-    choices = {action.dest: action.choices for action in score._actions}
-    assert choices["view"] == tuple(views.VIEWS) and choices["paper"] == PAPER_STYLES  # --help stays true
+    options = cli_options("score")
+    assert options["view"].choices == tuple(views.VIEWS) and options["paper"].choices == PAPER_STYLES  # --help stays true
 
 
 @pytest.mark.slow

@@ -140,20 +140,17 @@ def test_short_training_learns_and_writes_three_files(mnist_path, tmp_path):
 
 
 def test_train_help_states_each_recipes_epochs():
-    from edge_digits.apps.cli import build_parser
+    from conftest import cli_options
 
-    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
-    help_text = next(action.help for action in train_parser._actions if "--epochs" in action.option_strings)
+    help_text = cli_options("train")["epochs"].help
     for arch, recipe in train.RECIPES.items():
         assert f"{arch} {recipe.epochs}" in help_text
 
 
 def test_train_help_offers_each_hand_style_set():
-    from edge_digits.apps.cli import build_parser
+    from conftest import cli_options
 
-    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
-    option = next(action for action in train_parser._actions if "--hand-styles" in action.option_strings)
-    assert tuple(option.choices) == augment.HAND_STYLE_SETS
+    assert tuple(cli_options("train")["hand_styles"].choices) == augment.HAND_STYLE_SETS
 
 
 @pytest.mark.parametrize("arch, styles, message", [("edge", "cursive", "unknown hand styles 'cursive'"),
