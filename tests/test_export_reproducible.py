@@ -201,3 +201,47 @@ def test_onnx_bytes_do_not_depend_on_node_order_or_names(model, reorderable):
     canonical_names(scrambled)
     onnx.checker.check_model(scrambled)
     assert scrambled.SerializeToString(deterministic=True) == original.SerializeToString(deterministic=True)
+
+
+def flatten_graph(spelled_out: bool):
+    """x [batch, 2, 3, 3] -> Flatten -> MatMul, with the Flatten's shape either a constant [-1, 18] or
+    the Shape -> Gather -> Cast -> Slice -> Concat -> Cast chain tf2onnx sometimes leaves (seen in CI)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def constant(name, values, dtype=np.int64):
+        return numpy_helper.from_array(np.asarray(values, dtype), name)
+
+    initializers = [constant("weights", np.linspace(-1, 1, 18 * 4).reshape(18, 4), np.float32)]
+    if spelled_out:
+        initializers += [constant("nhwc", [0, 2, 3, 1]), constant("start", [0], np.int32), constant("stop", [1], np.int32),
+                         constant("rest", [18], np.int32)]
+        nodes = [helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Gather", ["shape", "nhwc"], ["gathered"]),
+                 helper.make_node("Cast", ["gathered"], ["as_int32"], to=TensorProto.INT32),
+                 helper.make_node("Slice", ["as_int32", "start", "stop", "start"], ["batch"]),
+                 helper.make_node("Concat", ["batch", "rest"], ["target32"], axis=0),
+                 helper.make_node("Cast", ["target32"], ["target"], to=TensorProto.INT64)]
+    else:
+        initializers.append(constant("target", [-1, 18]))
+        nodes = []
+    nodes += [helper.make_node("Reshape", ["x", "target"], ["flat"]), helper.make_node("MatMul", ["flat", "weights"], ["y"])]
+    graph = helper.make_graph(nodes, "flatten", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_a_flatten_comes_out_as_one_graph_however_tf2onnx_spelled_its_shape():
+    """The tutorial CNN's re-export failed CI twice: tf2onnx had left its Flatten's shape arithmetic in.
+    finish_onnx must give both spellings the same bytes, and the graph must still compute the same."""
+    import numpy as np
+    import onnxruntime
+
+    from edge_digits.build.artifact_io import finish_onnx
+
+    folded, spelled_out = finish_onnx(flatten_graph(False)), finish_onnx(flatten_graph(True))
+    assert [node.op_type for node in spelled_out.graph.node] == ["Reshape", "MatMul"]
+    assert spelled_out.SerializeToString(deterministic=True) == folded.SerializeToString(deterministic=True)
+    images = np.random.default_rng(0).normal(size=(3, 2, 3, 3)).astype(np.float32)
+    expected = images.reshape(3, 18) @ np.linspace(-1, 1, 18 * 4).reshape(18, 4).astype(np.float32)
+    session = onnxruntime.InferenceSession(spelled_out.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {session.get_inputs()[0].name: images})[0], expected, atol=1e-5)

@@ -37,9 +37,47 @@ def finish_onnx(proto: Any) -> Any:
         proto.metadata_props.add(key=key, value=value)
     used = {node.domain for node in graph.node} | {""}
     _replace(proto.opset_import, [opset for opset in proto.opset_import if opset.domain in used])  # quant pre-process adds unused ones
+    constant_reshape_shapes(proto)
     canonical_names(proto)
     onnx.checker.check_model(proto)
     return proto
+
+
+def constant_reshape_shapes(proto: Any) -> None:
+    """Give every Reshape whose output is [batch, fixed dims...] the constant shape [-1, dims...], and
+    drop the shape arithmetic that computed it.
+
+    tf2onnx folds a Flatten's Shape -> Gather -> ... -> Reshape chain into such a constant in most
+    conversions but not all (the tutorial CNN's second export in one process once kept the chain), so
+    the same model came out as two graphs. Folding here makes it one; ONNX shape inference (with data
+    propagation) supplies the dims, so nothing is assumed about how tf2onnx spelled the chain."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    constants = {tensor.name for tensor in graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True).graph
+    shapes = {value.name: value.type.tensor_type.shape for value in list(inferred.value_info) + list(inferred.output)}
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] in constants or node.output[0] not in shapes:
+            continue
+        dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in shapes[node.output[0]].dim]
+        if len(dims) < 2 or dims[0] is not None or None in dims[1:]:
+            continue
+        shape_name = f"{node.output[0]}__constant_shape"
+        graph.initializer.append(numpy_helper.from_array(np.array([-1, *dims[1:]], np.int64), shape_name))
+        node.input[1] = shape_name
+    outputs = {value.name for value in graph.output}
+    dropped: set[str] = set()
+    while True:  # drop nodes nothing reads any more (the folded shape arithmetic), last consumers first
+        read = outputs | {name for node in graph.node for name in node.input}
+        live = [node for node in graph.node if any(output in read for output in node.output)]
+        if len(live) == len(graph.node):
+            break
+        dropped |= {output for node in graph.node if not any(output in read for output in node.output)
+                    for output in node.output}
+        _replace(graph.node, live)
+    _replace(graph.value_info, [value for value in graph.value_info if value.name not in dropped])
 
 
 def canonical_names(proto: Any) -> None:
