@@ -147,6 +147,14 @@ def test_train_help_states_each_recipes_epochs():
         assert f"{arch} {recipe.epochs}" in help_text
 
 
+def test_train_help_names_each_architecture():
+    from conftest import cli_options
+
+    help_text = cli_options("train")["arch"].help
+    for arch in models.ARCHITECTURES:
+        assert f"{arch} (" in help_text
+
+
 def test_train_help_offers_each_hand_style_set():
     from conftest import cli_options
 

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands.required = True
 
     train = subcommands.add_parser("train", parents=[common], help="train a model on MNIST")
-    train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented) or seed (the tutorial CNN)")
-    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22; see docs/model.md)")
+    train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented), seed (the tutorial "
+                       "CNN) or teacher (edge at twice the width, trained on every writing style, to teach edge)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22, teacher 30; see docs/model.md)")
     train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
     add_data_option(train)
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hand-styles", choices=("classic", "all"), help="writing styles drawn on training digits: classic "
                        "(flagged 1s, crossed 7s; the recipes' default) or all (also continental 1s, short-bar 7s, looped 2s, "
                        "open 4s, marker and pencil strokes; see docs/model.md)")
+    train.add_argument("--teacher", help="a trained .keras model whose softened predictions the model also learns "
+                       "(knowledge distillation; see docs/model.md)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 

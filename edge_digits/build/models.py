@@ -36,17 +36,28 @@ def build_edge() -> keras.Model:
     map 64 channels and one more 3x3 reach for fewer parameters than a full conv. GAP replaces
     Flatten+Dense(64). Measured against the previous design in README.md ("Training").
     """
+    return _edge_family(width=1, name="edge")
+
+
+def build_teacher() -> keras.Model:
+    """`edge` at twice the width (~4x the MACs): too big for the 40 KB budget, trained only to teach
+    `edge` through `edge-digits train --teacher` (knowledge distillation)."""
+    return _edge_family(width=2, name="teacher")
+
+
+def _edge_family(width: int, name: str) -> keras.Model:
+    """The `edge` layer stack with every channel count multiplied by `width`."""
     inputs = keras.Input(shape=(28, 28, 1), name=INPUT_NAME)
     x = layers.Cropping2D(1)(inputs)  # 26x26
-    x = _conv_bn_relu(x, 16, padding="valid", kernel=4, strides=2)  # 12x12
-    x = _conv_bn_relu(x, 32, padding="valid")  # 10x10
-    x = _conv_bn_relu(x, 40, padding="valid")  # 8x8
-    x = _separable_bn_relu(x, 64, padding="valid")  # 6x6
-    x = _separable_bn_relu(x, 64, padding="same")  # 6x6, each unit sees 22x22 px; GAP pools them over the digit
+    x = _conv_bn_relu(x, 16 * width, padding="valid", kernel=4, strides=2)  # 12x12
+    x = _conv_bn_relu(x, 32 * width, padding="valid")  # 10x10
+    x = _conv_bn_relu(x, 40 * width, padding="valid")  # 8x8
+    x = _separable_bn_relu(x, 64 * width, padding="valid")  # 6x6
+    x = _separable_bn_relu(x, 64 * width, padding="same")  # 6x6, each unit sees 22x22 px; GAP pools them over the digit
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.1)(x)
     outputs = layers.Dense(10, activation="softmax", name=OUTPUT_NAME)(x)
-    return keras.Model(inputs, outputs, name="edge")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _conv_bn_relu(x, filters: int, padding: str = "same", kernel: int = 3, strides: int = 1):
@@ -64,7 +75,7 @@ def _separable_bn_relu(x, filters: int, padding: str):
     return layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))
 
 
-ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"seed": build_seed, "edge": build_edge}
+ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {"seed": build_seed, "edge": build_edge, "teacher": build_teacher}
 DEFAULT_ARCH = "edge"
 
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from edge_digits.build import mnist as data
-from edge_digits.build import models, plots
+from edge_digits.build import distill, models, plots
 from edge_digits.build.augment import HAND_STYLE_SETS, add_hand_styles, augment_batch
 from edge_digits.build.staging import sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
@@ -47,6 +47,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "seed": Recipe(epochs=10, batch_size=32, learning_rate=1e-3, schedule="cosine", warmup_epochs=0, augment=False),
     "edge": Recipe(epochs=22, batch_size=128, learning_rate=4e-3, schedule="cosine", warmup_epochs=1, augment=True),
+    "teacher": Recipe(epochs=30, batch_size=128, learning_rate=4e-3, schedule="cosine", warmup_epochs=1, augment=True,
+                      hand_styles="all"),
 }
 
 
@@ -125,16 +127,19 @@ def train_model(
     validation_size: int = 5000,
     verbose: int = 1,
     hand_styles: str | None = None,
+    teacher: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train `arch` with its recipe (overridable), keep the best-validation epoch of the last third, write three files.
+    With `teacher` (a trained .keras model) the loss also pulls toward its predictions (distill.Distiller).
 
     Ctrl-C or SIGTERM (raised as staging.Terminated, a KeyboardInterrupt) leaves earlier outputs untouched."""
     with sigterm_as_interrupt():
-        return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose, hand_styles)
+        return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose, hand_styles,
+                            teacher)
 
 
 def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose,
-                 hand_styles) -> TrainResult:
+                 hand_styles, teacher) -> TrainResult:
     if arch not in RECIPES:
         raise EdgeDigitsError(f"unknown --arch {arch!r}; choose one of: {', '.join(RECIPES)}")
     recipe = RECIPES[arch]
@@ -154,6 +159,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
         _check_int("limit", limit, MIN_LIMIT)
     paths = output_paths(out)
     check_writable(paths[0].parent)
+    teacher_model, teacher_record = distill.load_teacher(teacher) if teacher is not None else (None, None)
 
     mnist = data.load_mnist(data_path)
     images, labels = mnist.x_train, mnist.y_train
@@ -168,10 +174,11 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     keras.utils.set_random_seed(seed)
     model = models.build_model(arch)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    models.compile_model(model, learning_rate_schedule(recipe, epochs, steps_per_epoch))
+    trainer = model if teacher_model is None else distill.Distiller(model, teacher_model)
+    models.compile_model(trainer, learning_rate_schedule(recipe, epochs, steps_per_epoch))
     keep_best = KeepBest(first_epoch=selection_start(epochs))
     started = time.perf_counter()
-    model.fit(
+    trainer.fit(
         EpochData(x_train, y_train, batch_size, seed, augment, hand_styles),
         epochs=epochs,
         validation_data=(data.preprocess(x_val), y_val),
@@ -182,12 +189,13 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     )
     seconds = time.perf_counter() - started
     if keep_best.best_weights is not None:
-        model.set_weights(keep_best.best_weights)
+        trainer.set_weights(keep_best.best_weights)
 
     params, macs = int(model.count_params()), models.count_macs(model)
     summary = {
         "arch": arch, "seed": seed, "epochs": epochs, "epochs_run": len(keep_best.records),
-        "batch_size": batch_size, "augment": augment, "hand_styles": hand_styles, "recipe": asdict(recipe),
+        "batch_size": batch_size, "augment": augment, "hand_styles": hand_styles, "teacher": teacher_record,
+        "recipe": asdict(recipe),
         "train_size": len(x_train), "validation_size": len(x_val), "limit": limit,
         "seconds": round(seconds, 2), "params": params, "macs": macs,
         "selected_from_epoch": keep_best.first_epoch,
