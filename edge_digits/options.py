@@ -55,23 +55,31 @@ def probability(text: str) -> float:
     return value
 
 
-def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True) -> None:
-    """--model, --backend, --no-verify and, for front ends that read, --min-confidence."""
+def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, second_model: bool = True) -> None:
+    """--model, --backend, --no-verify; --second-model/--second-below for front ends that build a DigitReader from
+    them; --min-confidence for those that read."""
     parser.add_argument("--model", help="an .onnx/.tflite file or export directory "
                                         "(default: $EDGE_DIGITS_EXPORT, ./export, then the installed package's models)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
     parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
+    if second_model:
+        parser.add_argument("--second-model", help="a larger model (file or export directory) that re-reads the crops "
+                                                   "the first reads below --second-below confidence (default: none)")
+        parser.add_argument("--second-below", type=probability, default=None,
+                            help="confidence under which --second-model re-reads a crop, 0-1 (default 0.97)")
     if confidence:
         parser.add_argument("--min-confidence", type=probability, default=None,
                             help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")
 
 
 def reader_from_args(args: argparse.Namespace) -> Any:
-    """The DigitReader that add_model_options' options ask for; an unset --min-confidence keeps the reader's default."""
+    """The DigitReader that add_model_options' options ask for; an unset --min-confidence or --second-below keeps
+    the reader's default."""
     from edge_digits.runtime.reader import DigitReader
 
-    options = {} if getattr(args, "min_confidence", None) is None else {"min_confidence": args.min_confidence}
-    return DigitReader(model=args.model, backend=args.backend, verify=not args.no_verify, **options)
+    options = {name: getattr(args, name) for name in ("min_confidence", "second_below") if getattr(args, name, None) is not None}
+    return DigitReader(model=args.model, backend=args.backend, verify=not args.no_verify, second_model=args.second_model,
+                       **options)
 
 
 def add_data_option(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:

@@ -25,6 +25,7 @@ from edge_digits.measure.bench_pipeline import (
 )
 from edge_digits.measure.scenes import Scene
 from edge_digits.options import Parser, add_data_option, add_model_options, positive_int
+from edge_digits.runtime.cascade import Cascade
 from edge_digits.runtime.reader import DigitReader
 
 
@@ -46,7 +47,9 @@ def measure(reader: DigitReader, frames: list[Scene], repeats: int = 3) -> dict[
     finally:
         reader.clock = clock
     accuracy, exact = reading_accuracy(texts, frames)
+    cascade = reader.classifier if isinstance(reader.classifier, Cascade) and reader.classifier.crops else None
     return {
+        "second_model_share": None if cascade is None else cascade.second_reads / cascade.crops,
         "frames": len(frames), "reads": len(walls),
         "wall_ms_p50": 1000.0 * float(np.median(walls)), "wall_ms_p90": 1000.0 * float(np.percentile(walls, 90)),
         "cpu_ms_p50": 1000.0 * float(np.median(cpus)), "cpu_ms_p90": 1000.0 * float(np.percentile(cpus, 90)),
@@ -65,7 +68,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"CPU ms/frame:  median {result['cpu_ms_p50']:.2f}, p90 {result['cpu_ms_p90']:.2f}",
         f"CPU ms/stage (medians): {stages}",
         f"reading accuracy {result['reading_accuracy']:.2%}, frames read exactly {result['exact_frames']:.0%}",
-    ])
+    ] + ([] if result["second_model_share"] is None else [
+        f"second model: re-read {result['second_model_share']:.1%} of the crops classified"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     try:
         verify = not args.no_verify and not (args.model and Path(args.model).is_file())
-        reader = DigitReader(args.model, backend=args.backend, verify=verify, threads=1)
+        second = {} if args.second_below is None else {"second_below": args.second_below}
+        reader = DigitReader(args.model, backend=args.backend, verify=verify, threads=1, second_model=args.second_model,
+                             **second)
         frames = make_frames(args.frames, args.data, seed=args.seed)
         result = measure(reader, frames, args.repeats)
     except (EdgeDigitsError, ValueError, OSError) as error:

@@ -91,7 +91,7 @@ def report(records: list[dict], arrivals: list[float], limit_mb: float) -> tuple
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog=f"python -m {PROG}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=positive_int, default=5000, help="frames to run (default 5000)")
-    add_model_options(parser, confidence=False)
+    add_model_options(parser, confidence=False, second_model=False)
     parser.add_argument("--scenes", type=positive_int, default=30, help="distinct synthetic pages in the looping video (default 30)")
     parser.add_argument("--limit-mb", type=float, default=GROWTH_LIMIT_MB, help=f"allowed RSS growth (default {GROWTH_LIMIT_MB:g})")
     add_data_option(parser)

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge_digits.runtime import canvas as canvases
 from edge_digits.runtime import normalize, segment
+from edge_digits.runtime.cascade import SECOND_BELOW, Cascade
 from edge_digits.runtime.classifier import Classifier, load_classifier
 from edge_digits.runtime.imageio import as_uint8
 
@@ -64,7 +65,10 @@ class DigitReader:
     Models are looked up in this order: `model=` (a file or export directory), $EDGE_DIGITS_EXPORT,
     ./export when it holds a manifest.json, then the copy the installed package carries
     (edge_digits/export, mapped from the repository's export/ at build time). Each is verified
-    against its directory's manifest.json unless verify=False."""
+    against its directory's manifest.json unless verify=False.
+
+    `second_model` (a file or export directory, loaded the same way) re-reads the crops the first model
+    reads below `second_below` confidence (cascade.Cascade): a larger model where the small one is unsure."""
 
     def __init__(
         self,
@@ -74,11 +78,18 @@ class DigitReader:
         verify: bool = True,
         threads: int = 1,
         precision: str = "fp32",
+        second_model: str | os.PathLike | Classifier | None = None,
+        second_below: float = SECOND_BELOW,
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
-        self.classifier = model if isinstance(model, Classifier) else load_classifier(
-            model, backend=backend, precision=precision, verify=verify, threads=threads)
+
+        def load(item: str | os.PathLike | Classifier | None) -> Classifier:
+            return item if isinstance(item, Classifier) else load_classifier(
+                item, backend=backend, precision=precision, verify=verify, threads=threads)
+
+        first = load(model)
+        self.classifier = first if second_model is None else Cascade(first, load(second_model), second_below)
         self.min_confidence = min_confidence
         self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds
 

@@ -1,0 +1,87 @@
+"""A second model for unsure crops: which crops reach it, what the reader keeps, and the options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_digits.apps.cli import main
+from edge_digits.formats import FORMATS
+from edge_digits.runtime.cascade import SECOND_BELOW, Cascade
+from edge_digits.runtime.classifier import Classifier
+from edge_digits.runtime.reader import DigitReader
+
+EXPORT = Path(__file__).resolve().parents[1] / "export"
+
+
+class Scripted(Classifier):
+    """Answers `digit` with the confidence written in each image's top-left pixel; keeps what it was shown."""
+
+    def __init__(self, digit: int):
+        self.digit, self.shown = digit, []
+        self.format, self.path = FORMATS[0], Path("scripted")
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        self.shown.append(images.copy())
+        confidence = images[:, 0, 0, 0]
+        probabilities = np.tile(((1 - confidence) / 9)[:, None], (1, 10)).astype(np.float32)
+        probabilities[:, self.digit] = confidence
+        return probabilities
+
+
+def test_only_the_unsure_crops_reach_the_second_model_and_take_its_answer():
+    first, second = Scripted(1), Scripted(7)
+    images = np.zeros((5, 28, 28, 1), np.float32)
+    images[:, 0, 0, 0] = [0.99, 0.5, 0.97, 0.96, 1.0]
+    cascade = Cascade(first, second, below=0.97)
+    probabilities = cascade.predict(images)
+    assert len(second.shown) == 1 and np.array_equal(second.shown[0][:, 0, 0, 0], np.float32([0.5, 0.96]))
+    assert probabilities.argmax(axis=1).tolist() == [1, 7, 1, 7, 1]
+    assert (cascade.crops, cascade.second_reads) == (5, 2)
+    cascade.predict(images[[0]])  # all sure: the second model is not called at all
+    assert len(second.shown) == 1 and (cascade.crops, cascade.second_reads) == (6, 2)
+
+
+def test_a_threshold_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="below must be a probability"):
+        Cascade(Scripted(1), Scripted(7), below=1.5)
+
+
+def test_the_reader_asks_the_second_model_about_unsure_digits(mnist):
+    """A second model that answers 7 at full confidence: digits the first model reads below the
+    threshold become 7s, the others stay as they were read."""
+    page = np.full((120, 680), 255, np.uint8)
+    for index, digit in enumerate(mnist.x_test[:8]):
+        page[40:68, 40 + 80 * index : 68 + 80 * index] = 255 - digit
+    before = DigitReader(EXPORT).read(page)
+    levels = sorted({digit.confidence for digit in before.digits})  # rounded to 4 places: split between two of them
+    assert len(before.digits) == 8 and len(levels) >= 2, before
+    threshold = (levels[0] + levels[1]) / 2
+    always_seven = Scripted(7)
+    always_seven._run = lambda images: np.eye(10, dtype=np.float32)[np.full(len(images), 7)]
+    after = DigitReader(EXPORT, second_model=always_seven, second_below=threshold).read(page)
+    assert [new.digit for new in after.digits] == [7 if old.confidence < threshold else old.digit for old in before.digits]
+    assert any(old.confidence > threshold and old.digit != 7 for old in before.digits)
+
+
+def test_command_line_reads_with_a_second_model(tmp_path, mnist, capsys):
+    import cv2
+
+    image = tmp_path / "digit.png"
+    page = np.full((100, 100), 255, np.uint8)
+    page[36:64, 36:64] = 255 - mnist.x_test[0]
+    cv2.imwrite(str(image), page)
+    assert main(["read", str(image), "--second-model", str(EXPORT), "--second-below", "0.99"]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(int(mnist.y_test[0])))
+    assert main(["read", str(image), "--second-model", str(tmp_path / "missing")]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and "model not found" in errors[0], errors
+
+
+def test_help_states_the_default_threshold():
+    from conftest import cli_options
+
+    for command in ("read", "score"):
+        assert f"(default {SECOND_BELOW})" in cli_options(command)["second_below"].help
