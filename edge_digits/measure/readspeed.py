@@ -25,7 +25,6 @@ from edge_digits.measure.bench_pipeline import (
 )
 from edge_digits.measure.scenes import Scene
 from edge_digits.options import Parser, add_data_option, add_model_options, positive_int
-from edge_digits.runtime.cascade import Cascade
 from edge_digits.runtime.reader import DigitReader
 
 
@@ -47,9 +46,9 @@ def measure(reader: DigitReader, frames: list[Scene], repeats: int = 3) -> dict[
     finally:
         reader.clock = clock
     accuracy, exact = reading_accuracy(texts, frames)
-    cascade = reader.classifier if isinstance(reader.classifier, Cascade) and reader.classifier.crops else None
+    second = reader.second_opinion if reader.second_opinion is not None and reader.second_opinion.digits else None
     return {
-        "second_model_share": None if cascade is None else cascade.second_reads / cascade.crops,
+        "second_model_share": None if second is None else second.second_reads / second.digits,
         "frames": len(frames), "reads": len(walls),
         "wall_ms_p50": 1000.0 * float(np.median(walls)), "wall_ms_p90": 1000.0 * float(np.percentile(walls, 90)),
         "cpu_ms_p50": 1000.0 * float(np.median(cpus)), "cpu_ms_p90": 1000.0 * float(np.percentile(cpus, 90)),
@@ -69,7 +68,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"CPU ms/stage (medians): {stages}",
         f"reading accuracy {result['reading_accuracy']:.2%}, frames read exactly {result['exact_frames']:.0%}",
     ] + ([] if result["second_model_share"] is None else [
-        f"second model: re-read {result['second_model_share']:.1%} of the crops classified"]))
+        f"second model: re-read {result['second_model_share']:.1%} of the digits read"]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,9 @@ import numpy as np
 
 from edge_digits.runtime import canvas as canvases
 from edge_digits.runtime import normalize, segment
-from edge_digits.runtime.cascade import SECOND_BELOW, Cascade
 from edge_digits.runtime.classifier import Classifier, load_classifier
 from edge_digits.runtime.imageio import as_uint8
+from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
 
 SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's confidence by this much ...
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
@@ -67,8 +67,9 @@ class DigitReader:
     (edge_digits/export, mapped from the repository's export/ at build time). Each is verified
     against its directory's manifest.json unless verify=False.
 
-    `second_model` (a file or export directory, loaded the same way) re-reads the crops the first model
-    reads below `second_below` confidence (cascade.Cascade): a larger model where the small one is unsure."""
+    `second_model` (a file, export directory or Classifier, loaded the same way) re-reads the digits the
+    first model read below `second_below` confidence (second_opinion.SecondOpinion): a larger model
+    where the small one is unsure. Segmentation, splits and drops stay the first model's decisions."""
 
     def __init__(
         self,
@@ -88,8 +89,8 @@ class DigitReader:
             return item if isinstance(item, Classifier) else load_classifier(
                 item, backend=backend, precision=precision, verify=verify, threads=threads)
 
-        first = load(model)
-        self.classifier = first if second_model is None else Cascade(first, load(second_model), second_below)
+        self.classifier = load(model)
+        self.second_opinion = None if second_model is None else SecondOpinion(load(second_model), second_below)
         self.min_confidence = min_confidence
         self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds
 
@@ -133,13 +134,18 @@ class DigitReader:
         images = normalize.batch(masks)
         lap("normalization")
         probabilities = self.classifier.predict(images)
-        lap("classification")
         labels, scores = probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist()
-        found: list[tuple[int, float, tuple[int, int, int, int]]] = []
+        found: list[tuple[tuple[int, int, int], int, float, tuple[int, int, int, int]]] = []
         results: dict[tuple[int, int, int], tuple[int, float]] = dict(zip(owners, zip(labels, scores)))
         for index, candidate in enumerate(candidates):
             found.extend(self._choose(index, candidate, results))
-        kept = [(digit, confidence, canvas.to_input(box)) for digit, confidence, box in found
+        if self.second_opinion is not None and found:
+            rows = {owner: row for row, owner in enumerate(owners)}
+            revised = self.second_opinion.revise(images[[rows[owner] for owner, *_ in found]],
+                                                 [(digit, confidence) for _, digit, confidence, _ in found])
+            found = [(owner, *reading, box) for (owner, _, _, box), reading in zip(found, revised)]
+        lap("classification")  # with the split choices and the second opinion
+        kept = [(digit, confidence, canvas.to_input(box)) for _, digit, confidence, box in found
                 if confidence >= self.min_confidence]
         # blobs read as a digit on their own (pieces of a close-up may split into confident fragments)
         blobs = sum(results[(index, -1, -1)][1] >= self.min_confidence for index in range(len(candidates)))
@@ -148,11 +154,12 @@ class DigitReader:
         return reading, blobs
 
     @staticmethod
-    def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[int, float, tuple]]:
-        """Whole candidate or its best split: the pieces' weakest confidence, less a margin and the ink
-        the cut crosses, against the whole's confidence divided by how much wider than usual it is."""
+    def _choose(index: int, candidate: segment.Candidate, results) -> list[tuple[tuple[int, int, int], int, float, tuple]]:
+        """Whole candidate or its best split, as (batch key, digit, confidence, box): the pieces' weakest
+        confidence, less a margin and the ink the cut crosses, against the whole's confidence divided by
+        how much wider than usual it is."""
         digit, confidence = results[(index, -1, -1)]
-        best = [(digit, confidence, candidate.box)]
+        best = [((index, -1, -1), digit, confidence, candidate.box)]
         # the wider a blob is than a typical digit, the less a single-digit reading is believed
         best_score = confidence / max(1.0, candidate.wide / SPLIT_WIDE)
         for s, split in enumerate(candidate.splits):
@@ -161,7 +168,7 @@ class DigitReader:
             score = min(conf for _, conf in pieces) - SPLIT_MARGIN - STROKE_COST * max(0.0, crossed - STROKE_FREE)
             if score > best_score:
                 best_score = score
-                best = [(d, c, piece.box) for (d, c), piece in zip(pieces, split)]
+                best = [((index, s, p), d, c, piece.box) for p, ((d, c), piece) in enumerate(zip(pieces, split))]
         return best
 
     def classify_crops(self, crops: list[np.ndarray], ink: str = "dark") -> list[tuple[int, float]]:
@@ -171,8 +178,8 @@ class DigitReader:
         if not crops:
             return []
         images = np.stack([normalize.normalize_crop(crop, ink=ink) for crop in crops])
-        probabilities = self.classifier.predict(images)
-        return [(int(p.argmax()), float(p.max())) for p in probabilities]
+        readings = [(int(p.argmax()), float(p.max())) for p in self.classifier.predict(images)]
+        return readings if self.second_opinion is None else self.second_opinion.revise(images, readings)
 
 
 def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> list[ReadDigit]:

@@ -1,4 +1,4 @@
-"""A second model for unsure crops: which crops reach it, what the reader keeps, and the options."""
+"""A second opinion on unsure digits: which digits reach the second model, what the reader keeps, the options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from edge_digits.apps.cli import main
 from edge_digits.formats import FORMATS
-from edge_digits.runtime.cascade import SECOND_BELOW, Cascade
+from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
 from edge_digits.runtime.classifier import Classifier
 from edge_digits.runtime.reader import DigitReader
 
@@ -31,22 +31,25 @@ class Scripted(Classifier):
         return probabilities
 
 
-def test_only_the_unsure_crops_reach_the_second_model_and_take_its_answer():
-    first, second = Scripted(1), Scripted(7)
+def test_only_the_unsure_digits_reach_the_second_model_and_take_its_reading():
+    second = Scripted(7)
     images = np.zeros((5, 28, 28, 1), np.float32)
     images[:, 0, 0, 0] = [0.99, 0.5, 0.97, 0.96, 1.0]
-    cascade = Cascade(first, second, below=0.97)
-    probabilities = cascade.predict(images)
+    readings = [(1, 0.99), (1, 0.5), (1, 0.97), (1, 0.96), (1, 1.0)]
+    opinion = SecondOpinion(second, below=0.97)
+    revised = opinion.revise(images, readings)
     assert len(second.shown) == 1 and np.array_equal(second.shown[0][:, 0, 0, 0], np.float32([0.5, 0.96]))
-    assert probabilities.argmax(axis=1).tolist() == [1, 7, 1, 7, 1]
-    assert (cascade.crops, cascade.second_reads) == (5, 2)
-    cascade.predict(images[[0]])  # all sure: the second model is not called at all
-    assert len(second.shown) == 1 and (cascade.crops, cascade.second_reads) == (6, 2)
+    assert revised == [(1, 0.99), (7, pytest.approx(0.5)), (1, 0.97), (7, pytest.approx(0.96)), (1, 1.0)]
+    assert (opinion.digits, opinion.second_reads) == (5, 2)
+    assert opinion.revise(images[:1], readings[:1]) == readings[:1]  # all sure: the second model is not called
+    assert len(second.shown) == 1 and (opinion.digits, opinion.second_reads) == (6, 2)
 
 
-def test_a_threshold_outside_zero_to_one_is_refused():
+def test_bad_threshold_or_mismatched_readings_are_refused():
     with pytest.raises(ValueError, match="below must be a probability"):
-        Cascade(Scripted(1), Scripted(7), below=1.5)
+        SecondOpinion(Scripted(7), below=1.5)
+    with pytest.raises(ValueError, match="got 2 images for 1 readings"):
+        SecondOpinion(Scripted(7)).revise(np.zeros((2, 28, 28, 1), np.float32), [(1, 0.5)])
 
 
 def test_the_reader_asks_the_second_model_about_unsure_digits(mnist):
@@ -64,6 +67,23 @@ def test_the_reader_asks_the_second_model_about_unsure_digits(mnist):
     after = DigitReader(EXPORT, second_model=always_seven, second_below=threshold).read(page)
     assert [new.digit for new in after.digits] == [7 if old.confidence < threshold else old.digit for old in before.digits]
     assert any(old.confidence > threshold and old.digit != 7 for old in before.digits)
+
+
+def test_splits_and_drops_stay_the_first_models_decisions(mnist_path):
+    """A second model that reads everything as a sure 7, asked about every digit: touching pairs must be split
+    (and blobs dropped) exactly as without it; only the digits change."""
+    from edge_digits.measure.layouts import make_layouts
+
+    always_seven = Scripted(7)
+    always_seven._run = lambda images: np.eye(10, dtype=np.float32)[np.full(len(images), 7)]
+    plain, asked = DigitReader(EXPORT), DigitReader(EXPORT, second_model=always_seven, second_below=1.0)
+    changed = 0
+    for scene in make_layouts(6, 0, mnist_path)["touching"]:
+        before, after = plain.read(scene.image), asked.read(scene.image)
+        assert [digit.box for digit in after.digits] == [digit.box for digit in before.digits]
+        assert all(new.digit in (7, old.digit) for old, new in zip(before.digits, after.digits))
+        changed += sum(new.digit != old.digit for old, new in zip(before.digits, after.digits))
+    assert changed > 10
 
 
 def test_command_line_reads_with_a_second_model(tmp_path, mnist, capsys):
