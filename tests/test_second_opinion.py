@@ -9,9 +9,9 @@ import pytest
 
 from edge_digits.apps.cli import main
 from edge_digits.formats import FORMATS
-from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
 from edge_digits.runtime.classifier import Classifier
 from edge_digits.runtime.reader import DigitReader
+from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
 
 EXPORT = Path(__file__).resolve().parents[1] / "export"
 
