@@ -63,10 +63,10 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
     parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
     if second_model:
-        parser.add_argument("--second-model", help="a larger model (file or export directory) that re-reads the crops "
-                                                   "the first reads below --second-below confidence (default: none)")
+        parser.add_argument("--second-model", help="a larger model (file or export directory) that re-reads the digits "
+                                                   "the first read below --second-below confidence (default: none)")
         parser.add_argument("--second-below", type=probability, default=None,
-                            help="confidence under which --second-model re-reads a crop, 0-1 (default 0.97)")
+                            help="confidence under which --second-model re-reads a digit, 0-1 (default 0.97)")
     if confidence:
         parser.add_argument("--min-confidence", type=probability, default=None,
                             help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")
