@@ -72,14 +72,15 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
                             help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")
 
 
-def reader_from_args(args: argparse.Namespace) -> Any:
+def reader_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """The DigitReader that add_model_options' options ask for; an unset --min-confidence or --second-below keeps
-    the reader's default."""
+    the reader's default. `overrides` (e.g. verify=, threads=) replace or add DigitReader arguments."""
     from edge_digits.runtime.reader import DigitReader
 
     options = {name: getattr(args, name) for name in ("min_confidence", "second_below") if getattr(args, name, None) is not None}
-    return DigitReader(model=args.model, backend=args.backend, verify=not args.no_verify, second_model=args.second_model,
-                       **options)
+    options = {"model": args.model, "backend": args.backend, "verify": not args.no_verify,
+               "second_model": args.second_model, **options, **overrides}
+    return DigitReader(**options)
 
 
 def add_data_option(parser: argparse.ArgumentParser, help: str = DATA_HELP) -> None:

@@ -24,7 +24,7 @@ from edge_digits.measure.bench_pipeline import (
     reading_accuracy,
 )
 from edge_digits.measure.scenes import Scene
-from edge_digits.options import Parser, add_data_option, add_model_options, positive_int
+from edge_digits.options import Parser, add_data_option, add_model_options, positive_int, reader_from_args
 from edge_digits.runtime.reader import DigitReader
 
 
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     try:
         verify = not args.no_verify and not (args.model and Path(args.model).is_file())
-        second = {} if args.second_below is None else {"second_below": args.second_below}
-        reader = DigitReader(args.model, backend=args.backend, verify=verify, threads=1, second_model=args.second_model,
-                             **second)
+        reader = reader_from_args(args, verify=verify, threads=1)
         frames = make_frames(args.frames, args.data, seed=args.seed)
         result = measure(reader, frames, args.repeats)
     except (EdgeDigitsError, ValueError, OSError) as error:
