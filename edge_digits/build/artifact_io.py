@@ -71,12 +71,11 @@ def constant_reshape_shapes(proto: Any) -> None:
     dropped: set[str] = set()
     while True:  # drop nodes nothing reads any more (the folded shape arithmetic), last consumers first
         read = outputs | {name for node in graph.node for name in node.input}
-        live = [node for node in graph.node if any(output in read for output in node.output)]
-        if len(live) == len(graph.node):
+        alive = [any(output in read for output in node.output) for node in graph.node]
+        if all(alive):
             break
-        dropped |= {output for node in graph.node if not any(output in read for output in node.output)
-                    for output in node.output}
-        _replace(graph.node, live)
+        dropped |= {output for node, keep in zip(graph.node, alive) if not keep for output in node.output}
+        _replace(graph.node, [node for node, keep in zip(graph.node, alive) if keep])
     _replace(graph.value_info, [value for value in graph.value_info if value.name not in dropped])
 
 

@@ -98,11 +98,12 @@ class EpochData(keras.utils.PyDataset):
 
 class KeepBest(keras.callbacks.Callback):
     """Record per-epoch logs plus the learning rate; keep (in memory) the best-validation weights of
-    the epochs numbered `first_epoch` (1-based) or later."""
+    the epochs numbered `first_epoch` (1-based) or later: those of `keep`, or of the model trained
+    (a Distiller's frozen teacher need not be copied each time)."""
 
-    def __init__(self, first_epoch: int = 1):
+    def __init__(self, first_epoch: int = 1, keep: keras.Model | None = None):
         super().__init__()
-        self.first_epoch = first_epoch
+        self.first_epoch, self.keep = first_epoch, keep
         self.records: list[dict[str, float]] = []
         self.best_accuracy, self.best_epoch, self.best_weights = -1.0, 0, None
 
@@ -112,7 +113,7 @@ class KeepBest(keras.callbacks.Callback):
         self.records.append(record)
         if epoch + 1 >= self.first_epoch and record.get("val_accuracy", -1.0) > self.best_accuracy:
             self.best_accuracy, self.best_epoch = record["val_accuracy"], epoch + 1
-            self.best_weights = self.model.get_weights()
+            self.best_weights = (self.model if self.keep is None else self.keep).get_weights()
 
 
 def train_model(
@@ -176,7 +177,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     trainer = model if teacher_model is None else distill.Distiller(model, teacher_model)
     models.compile_model(trainer, learning_rate_schedule(recipe, epochs, steps_per_epoch))
-    keep_best = KeepBest(first_epoch=selection_start(epochs))
+    keep_best = KeepBest(first_epoch=selection_start(epochs), keep=model)
     started = time.perf_counter()
     trainer.fit(
         EpochData(x_train, y_train, batch_size, seed, augment, hand_styles),
@@ -189,7 +190,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     )
     seconds = time.perf_counter() - started
     if keep_best.best_weights is not None:
-        trainer.set_weights(keep_best.best_weights)
+        model.set_weights(keep_best.best_weights)
 
     params, macs = int(model.count_params()), models.count_macs(model)
     summary = {
