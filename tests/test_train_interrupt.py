@@ -87,6 +87,28 @@ def _signal_disguised_as(signum: int, error: Exception) -> None:
             raise error from None
 
 
+@pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
+def test_a_swallowed_interrupt_is_raised_by_check_and_at_the_blocks_end(signum, raised):
+    """A library that catches the interrupt and carries on must not turn Ctrl-C or SIGTERM into a success."""
+    if signum == signal.SIGINT and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is ignored in this process (a background job)")
+    for use_check in (True, False):
+        went_on = []
+        with pytest.raises(raised):
+            with sigterm_as_interrupt() as check:
+                try:
+                    os.kill(os.getpid(), signum)
+                    time.sleep(5)
+                except KeyboardInterrupt:
+                    pass  # what a careless library does
+                if use_check:
+                    check()
+                    went_on.append("past check()")
+        assert went_on == []
+    with sigterm_as_interrupt() as check:
+        check()  # nothing received: nothing raised
+
+
 def test_interrupt_disguised_as_another_exception_is_still_an_interrupt():
     with pytest.raises(Terminated):
         _signal_disguised_as(signal.SIGTERM, SystemError("bad argument to internal function"))

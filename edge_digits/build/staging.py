@@ -19,7 +19,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import (
@@ -41,17 +41,24 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While active, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread.
+def sigterm_as_interrupt() -> Iterator[Callable[[], None]]:
+    """While active, SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread. It yields `check`,
+    which raises an interrupt that arrived but was swallowed; leaving the block runs it too.
 
     An interrupt that lands inside TensorFlow's C++/pybind code (graph tracing, say) can come out as
     another exception, e.g. SystemError "bad argument to internal function"; any exception leaving the
     block after SIGINT/SIGTERM arrived is therefore re-raised as the interrupt it really was.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
     received: list[int] = []
+
+    def check() -> None:
+        """Raise the interrupt received, if any: a library may have caught it (in CI a SIGTERM during
+        training once vanished: training ran on and exited 0, with nothing on stderr)."""
+        if received:
+            raise Terminated(f"received signal {received[0]}") if received[0] == signal.SIGTERM else KeyboardInterrupt()
 
     def on_sigterm(signum: int, frame: object) -> None:
         received.append(signum)
@@ -66,7 +73,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if previous_int is signal.default_int_handler:  # leave an ignored SIGINT (background job) ignored
         signal.signal(signal.SIGINT, on_sigint)
     try:
-        yield
+        yield check
+        check()
     except KeyboardInterrupt:
         raise
     except Exception as error:

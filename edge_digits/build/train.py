@@ -134,13 +134,13 @@ def train_model(
     With `teacher` (a trained .keras model) the loss also pulls toward its predictions (distill.Distiller).
 
     Ctrl-C or SIGTERM (raised as staging.Terminated, a KeyboardInterrupt) leaves earlier outputs untouched."""
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt() as check_interrupt:
         return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose, hand_styles,
-                            teacher)
+                            teacher, check_interrupt)
 
 
 def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose,
-                 hand_styles, teacher) -> TrainResult:
+                 hand_styles, teacher, check_interrupt) -> TrainResult:
     if arch not in RECIPES:
         raise EdgeDigitsError(f"unknown --arch {arch!r}; choose one of: {', '.join(RECIPES)}")
     recipe = RECIPES[arch]
@@ -185,7 +185,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
         validation_data=(data.preprocess(x_val), y_val),
         validation_batch_size=max(batch_size, 256),
         shuffle=False,  # EpochData shuffles, seeded
-        callbacks=[keep_best],
+        callbacks=[keep_best, keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: check_interrupt())],
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
@@ -204,6 +204,7 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
         "keras_version": keras.__version__,
         "history": {key: [record.get(key) for record in keep_best.records] for key in keep_best.records[0]},
     }
+    check_interrupt()  # an interrupt swallowed during the last epoch must still keep the earlier files
     write_outputs(model, summary, paths)
     return TrainResult(*paths, keep_best.best_accuracy, keep_best.best_epoch, len(keep_best.records), seconds, params, macs)
 
