@@ -9,8 +9,10 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["edge_digits", "edge_digits.*"]), "edge_digits.export"],
     package_dir={"edge_digits.export": "export"},
-    # Runtime artifacts by glob, so models other exports add (e.g. digits_int8_tasks.tflite, golden vectors) ship too;
-    # the .keras source and the training by-products (curves PNG, history JSON) belong to the build tier.
-    package_data={"edge_digits.export": ["*.onnx", "*.tflite", "*.json", "*.txt"]},
-    exclude_package_data={"edge_digits.export": ["*.history.json"]},
+    # Runtime artifacts by glob, so models other exports add (e.g. digits_int8_tasks.tflite, golden vectors) ship too,
+    # with the reader's second model (export/second, its own set); the .keras sources and the training by-products
+    # (curves PNG, history JSON) belong to the build tier.
+    package_data={"edge_digits.export": [f"{folder}{pattern}" for folder in ("", "second/")
+                                         for pattern in ("*.onnx", "*.tflite", "*.json", "*.txt")]},
+    exclude_package_data={"edge_digits.export": ["*.history.json", "second/*.history.json"]},
 )

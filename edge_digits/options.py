@@ -16,6 +16,7 @@ Item = TypeVar("Item")
 
 PROGRAM = "edge-digits"
 BACKENDS = ("onnx", "tflite")
+SECOND_AUTO, SECOND_NONE = "auto", "none"  # --second-model's default (the reader's own choice) and its off switch
 DATA_HELP = "MNIST npz (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)"
 
 
@@ -63,8 +64,10 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
     parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
     if second_model:
-        parser.add_argument("--second-model", help="a larger model (file or export directory) that re-reads the digits "
-                                                   "the first read below --second-below confidence (default: none)")
+        parser.add_argument("--second-model", default=SECOND_AUTO, metavar="PATH|none",
+                            help="a larger model (file or export directory) that re-reads the digits the first read "
+                                 "below --second-below confidence; 'none' reads with the first model alone (default: "
+                                 "the model of the same name in the second/ set beside the first, as export/ ships)")
         parser.add_argument("--second-below", type=probability, default=None,
                             help="confidence under which --second-model re-reads a digit, 0-1 (default 0.97)")
     if confidence:
@@ -73,13 +76,15 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
 
 
 def reader_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The DigitReader that add_model_options' options ask for; an unset --min-confidence or --second-below keeps
-    the reader's default. `overrides` (e.g. verify=, threads=) replace or add DigitReader arguments."""
+    """The DigitReader that add_model_options' options ask for; an unset --min-confidence, --second-below or
+    --second-model keeps the reader's default. `overrides` (e.g. verify=, threads=) replace or add DigitReader arguments."""
     from edge_digits.runtime.reader import DigitReader
 
     options = {name: getattr(args, name) for name in ("min_confidence", "second_below") if getattr(args, name, None) is not None}
-    options = {"model": args.model, "backend": args.backend, "verify": not args.no_verify,
-               "second_model": args.second_model, **options, **overrides}
+    second = getattr(args, "second_model", SECOND_AUTO)
+    if second != SECOND_AUTO:  # left at "auto", the reader's own default finds the shipped second model
+        options["second_model"] = None if second == SECOND_NONE else second
+    options = {"model": args.model, "backend": args.backend, "verify": not args.no_verify, **options, **overrides}
     return DigitReader(**options)
 
 

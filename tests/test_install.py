@@ -70,9 +70,11 @@ def test_model_lookup_order_is_variable_then_local_export_then_the_package(tmp_p
 
 def test_the_wheel_carries_the_runtime_artifacts_and_not_the_build_tier_files(built_wheel):
     names = set(zipfile.ZipFile(built_wheel).namelist())
-    runtime = [path.name for pattern in ("*.onnx", "*.tflite") for path in EXPORT_DIR.glob(pattern)]
+    runtime = [path.relative_to(EXPORT_DIR).as_posix() for pattern in ("*.onnx", "*.tflite", "second/*.onnx", "second/*.tflite")
+               for path in EXPORT_DIR.glob(pattern)]
     assert runtime, "export/ holds no runtime model"
-    for name in [*runtime, "manifest.json", "labels.txt"]:
+    assert any(name.startswith("second/") for name in runtime), "export/ holds no second model for the reader"
+    for name in [*runtime, "manifest.json", "labels.txt", "second/manifest.json", "second/labels.txt"]:
         assert f"edge_digits/export/{name}" in names
     shipped = [name for name in names if name.startswith("edge_digits/export/")]
     assert not [name for name in shipped if name.endswith((".keras", ".png", ".history.json"))], shipped
@@ -117,11 +119,12 @@ def test_installed_runtime_tier_works_outside_the_repository(runtime_venv, tmp_p
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == expected
 
-    script = "from edge_digits import DigitReader; print(DigitReader().classifier.path)"
+    script = "from edge_digits import DigitReader; r = DigitReader(); print(r.classifier.path); print(r.second_opinion.model.path)"
     loaded = in_venv(runtime_venv, python, "-c", script, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
-    model = Path(loaded.stdout.strip())
+    model, second = map(Path, loaded.stdout.split())
     assert runtime_venv in model.parents and model.parent.name == "export", model  # the package's own copy
+    assert second == model.parent / "second" / model.name, second  # and its second model, verified by its own manifest
 
     frames = tmp_path / "frames"
     frames.mkdir()

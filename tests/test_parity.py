@@ -72,10 +72,12 @@ def test_round_trip_export_passes_parity_on_full_test_set(export_dir, mnist_path
 
 
 @pytest.mark.slow
-def test_shipped_artifacts_pass_parity_on_full_test_set(mnist_path):
-    if not (SHIPPED / MANIFEST_NAME).is_file():
-        pytest.skip(f"no shipped export yet: {SHIPPED / MANIFEST_NAME} does not exist (run `edge-digits export --int8`)")
-    report = run_parity(SHIPPED, data_path=mnist_path)
+@pytest.mark.parametrize("folder", [".", "second"])  # the shipped set, and the reader's second model's own set
+def test_shipped_artifacts_pass_parity_on_full_test_set(folder, mnist_path):
+    shipped = SHIPPED / folder
+    if not (shipped / MANIFEST_NAME).is_file():
+        pytest.skip(f"no shipped export yet: {shipped / MANIFEST_NAME} does not exist (run `edge-digits export --int8`)")
+    report = run_parity(shipped, data_path=mnist_path)
     assert report.count == 10000
     assert report.passed, format_table(report)
 

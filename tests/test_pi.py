@@ -123,6 +123,7 @@ def test_pi_check_reads_like_x86_on_both_releases_and_both_pi_cpus(built_wheel, 
     for release in ("bookworm (Python 3.11)", "trixie (Python 3.13)"):
         for model in ("pi4 (cortex-a72)", "pi5 (cortex-a76)"):
             assert any(line.startswith(f"pi-check: {release} as {model}: ") and "equal x86's texts" in line for line in lines), result.stdout
+    assert any("the second model (export/second/digits_fp32.onnx) re-read" in line for line in lines), result.stdout
 
 
 def load_pi_check():
@@ -144,7 +145,8 @@ def test_pi_check_reports_the_largest_differences_and_fails_on_a_changed_text():
     digits = [{"digit": 1, "confidence": 0.9, "box": [10, 10, 8, 20], "line": 0},
               {"digit": 2, "confidence": 0.8, "box": [30, 10, 12, 20], "line": 0}]
     x86 = {"read": [{"image": "/tmp/a.jpg", "text": "12", "digits": copy.deepcopy(digits)}],
-           "camera": [{"frame": 0, "source": "a.jpg", "text": "12", "raw_text": "12", "digits": copy.deepcopy(digits)}]}
+           "camera": [{"frame": 0, "source": "a.jpg", "text": "12", "raw_text": "12", "digits": copy.deepcopy(digits)}],
+           "second": {"model": "export/second/digits_fp32.onnx", "digits": 2, "second_reads": 1}}
     arm = copy.deepcopy(x86)
     arm["read"][0]["digits"][1]["box"][2] += 2
     arm["camera"][0]["digits"][0]["confidence"] -= 0.03
@@ -154,3 +156,6 @@ def test_pi_check_reports_the_largest_differences_and_fails_on_a_changed_text():
     arm["camera"][0]["raw_text"] = "17"
     with pytest.raises(pi_check.CheckFailed, match="camera a.jpg reads '17' on ARM but '12' on x86"):
         pi_check.compare(arm, x86, "test")
+    for second in ({"model": None, "digits": 0, "second_reads": 0}, {**x86["second"], "second_reads": 0}):
+        with pytest.raises(pi_check.CheckFailed, match="second model on ARM"):  # not loaded, or reading otherwise
+            pi_check.compare({**x86, "second": second}, x86, "test")

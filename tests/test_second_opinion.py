@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from edge_digits.apps.cli import main
+from edge_digits.errors import EdgeDigitsError
 from edge_digits.formats import FORMATS
 from edge_digits.runtime.classifier import Classifier
 from edge_digits.runtime.reader import DigitReader
-from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
+from edge_digits.runtime.second_opinion import SECOND_BELOW, SECOND_SET, SecondOpinion
 
 EXPORT = Path(__file__).resolve().parents[1] / "export"
 
@@ -58,7 +59,7 @@ def test_the_reader_asks_the_second_model_about_unsure_digits(mnist):
     page = np.full((120, 680), 255, np.uint8)
     for index, digit in enumerate(mnist.x_test[:8]):
         page[40:68, 40 + 80 * index : 68 + 80 * index] = 255 - digit
-    before = DigitReader(EXPORT).read(page)
+    before = DigitReader(EXPORT, second_model=None).read(page)
     levels = sorted({digit.confidence for digit in before.digits})  # rounded to 4 places: split between two of them
     assert len(before.digits) == 8 and len(levels) >= 2, before
     threshold = (levels[0] + levels[1]) / 2
@@ -76,7 +77,7 @@ def test_splits_and_drops_stay_the_first_models_decisions(mnist_path):
 
     always_seven = Scripted(7)
     always_seven._run = lambda images: np.eye(10, dtype=np.float32)[np.full(len(images), 7)]
-    plain, asked = DigitReader(EXPORT), DigitReader(EXPORT, second_model=always_seven, second_below=1.0)
+    plain, asked = DigitReader(EXPORT, second_model=None), DigitReader(EXPORT, second_model=always_seven, second_below=1.0)
     changed = 0
     for scene in make_layouts(6, 0, mnist_path)["touching"]:
         before, after = plain.read(scene.image), asked.read(scene.image)
@@ -105,3 +106,38 @@ def test_help_states_the_default_threshold():
 
     for command in ("read", "score"):
         assert f"(default {SECOND_BELOW})" in cli_options(command)["second_below"].help
+
+
+def test_the_shipped_set_carries_a_second_model_that_the_reader_takes_by_default(tmp_path):
+    """The same file name in export/second (int8 TFLite for int8 TFLite), verified against that set's manifest;
+    none for the second set itself, for a set without one, or when turned off."""
+    import shutil
+
+    second = EXPORT / SECOND_SET
+    assert DigitReader().second_opinion.model.path.resolve() == (second / "digits_fp32.onnx").resolve()
+    int8 = DigitReader(EXPORT / "digits_int8.tflite", backend="tflite")
+    assert int8.second_opinion.model.path == second / "digits_int8.tflite"
+    assert DigitReader(second).second_opinion is None
+    assert DigitReader(EXPORT, second_model=None).second_opinion is None
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("manifest.json", "digits_fp32.onnx"):
+        shutil.copy2(EXPORT / name, alone / name)
+    assert DigitReader(alone).second_opinion is None
+    (alone / SECOND_SET).mkdir()
+    shutil.copy2(second / "digits_fp32.onnx", alone / SECOND_SET / "digits_fp32.onnx")
+    assert DigitReader(alone).second_opinion is None  # a second model without its manifest is not taken
+    shutil.copy2(EXPORT / "manifest.json", alone / SECOND_SET / "manifest.json")  # the wrong set's manifest
+    with pytest.raises(EdgeDigitsError, match="does not match manifest.json"):
+        DigitReader(alone)
+
+
+def test_second_model_none_on_the_command_line_reads_with_the_first_alone():
+    from edge_digits.options import Parser, add_model_options, reader_from_args
+
+    parser = Parser()
+    add_model_options(parser)
+    assert reader_from_args(parser.parse_args([])).second_opinion.model.path.name == "digits_fp32.onnx"
+    assert reader_from_args(parser.parse_args(["--second-model", "none"])).second_opinion is None
+    chosen = reader_from_args(parser.parse_args(["--second-model", str(EXPORT / SECOND_SET / "digits_int8.onnx")]))
+    assert chosen.second_opinion.model.path == EXPORT / SECOND_SET / "digits_int8.onnx"

@@ -15,7 +15,7 @@ from edge_digits.runtime import canvas as canvases
 from edge_digits.runtime import normalize, segment
 from edge_digits.runtime.classifier import Classifier, load_classifier
 from edge_digits.runtime.imageio import as_uint8
-from edge_digits.runtime.second_opinion import SECOND_BELOW, SecondOpinion
+from edge_digits.runtime.second_opinion import AUTO, SECOND_BELOW, SecondOpinion, second_beside
 
 SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's confidence by this much ...
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
@@ -69,7 +69,9 @@ class DigitReader:
 
     `second_model` (a file, export directory or Classifier, loaded the same way) re-reads the digits the
     first model read below `second_below` confidence (second_opinion.SecondOpinion): a larger model
-    where the small one is unsure. Segmentation, splits and drops stay the first model's decisions."""
+    where the small one is unsure. Segmentation, splits and drops stay the first model's decisions.
+    By default ("auto") it is the file of the first model's name in the `second/` set of the first
+    model's export directory, as the shipped set carries; None reads with the first model alone."""
 
     def __init__(
         self,
@@ -79,7 +81,7 @@ class DigitReader:
         verify: bool = True,
         threads: int = 1,
         precision: str = "fp32",
-        second_model: str | os.PathLike | Classifier | None = None,
+        second_model: str | os.PathLike | Classifier | None = AUTO,
         second_below: float = SECOND_BELOW,
     ):
         if not 0.0 <= min_confidence <= 1.0:
@@ -90,6 +92,8 @@ class DigitReader:
                 item, backend=backend, precision=precision, verify=verify, threads=threads)
 
         self.classifier = load(model)
+        if isinstance(second_model, str) and second_model == AUTO:
+            second_model = second_beside(self.classifier)
         self.second_opinion = None if second_model is None else SecondOpinion(load(second_model), second_below)
         self.min_confidence = min_confidence
         self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds

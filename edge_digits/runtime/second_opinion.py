@@ -4,17 +4,33 @@ The 40 KB model misreads writing styles MNIST under-represents (continental 1s, 
 low confidence. A model four times its cost reads them far better but would take the camera frame over
 its budget if it read every crop. Here it reads only the final digits the small model read below
 SECOND_BELOW; where to split touching digits and which blobs to drop stay the small model's decisions
-(letting the larger model's confidences into them split fewer touching pairs right). Measured in
-docs/reader.md.
+(letting the larger model's confidences into them split fewer touching pairs right). The shipped
+export set carries such a model in its SECOND_SET sub-directory, its own export set with its own
+manifest. Measured in docs/reader.md.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from edge_digits.runtime.classifier import Classifier
+from edge_digits.runtime.manifest import MANIFEST_NAME
 
 SECOND_BELOW = 0.97  # digits the first model reads below this confidence are read again by the second
+SECOND_SET = "second"  # the sub-directory of an export set that holds its second model's export set
+AUTO = "auto"  # second_model= default: the SECOND_SET artifact beside the first model, when there is one
+
+
+def second_beside(first: Classifier) -> Path | None:
+    """The artifact of the same name as `first`'s in its export directory's SECOND_SET, when that set holds one
+    (so an int8 TFLite first model gets the int8 TFLite second model); None otherwise."""
+    path = getattr(first, "path", None)
+    if path is None:
+        return None
+    candidate = Path(path).parent / SECOND_SET / Path(path).name
+    return candidate if candidate.is_file() and (candidate.parent / MANIFEST_NAME).is_file() else None
 
 
 class SecondOpinion:
