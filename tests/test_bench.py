@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -204,3 +205,13 @@ def test_against_without_shared_artifacts(export_dir, tmp_path):
     result = run_cli("bench", str(export_dir), "--against", str(tmp_path))
     assert result.returncode == 1 and "no .onnx or .tflite artifact is in both" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pipeline_reads_with_the_shipped_second_model(mnist_path):
+    """The shipped export/ has second/: every reader row times the reader as users get it, and says so."""
+    from edge_digits.measure.bench_pipeline import run_pipeline
+
+    rows = run_pipeline(Path(__file__).resolve().parents[1] / "export", make_frames(1, mnist_path))
+    readers = [row["name"] for row in rows if row["kind"] == "reader"]
+    assert readers and all(name.endswith("+second") for name in readers), readers
+    assert all(row["status"] == "passed" for row in rows), rows
