@@ -69,7 +69,7 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
                                  "below --second-below confidence; 'none' reads with the first model alone (default: "
                                  "the model of the same name in the second/ set beside the first, as export/ ships)")
         parser.add_argument("--second-below", type=probability, default=None,
-                            help="confidence under which --second-model re-reads a digit, 0-1 (default 0.97)")
+                            help="confidence under which --second-model re-reads a digit, 0-1 (default 0.99)")
     if confidence:
         parser.add_argument("--min-confidence", type=probability, default=None,
                             help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")
