@@ -123,18 +123,21 @@ def _rule_slope(small: np.ndarray, length: int) -> float | None:
     skew estimate); None when, at that tilt, fewer than RULE_FAMILY separate thin rows (much fuller
     than the rows RULE_GAP away) hold `length` ink pixels: a cheap test before the full-size search.
     """
-    rows, cols = np.nonzero(small)
-    if rows.size < length // 4:
+    points = cv2.findNonZero(np.ascontiguousarray(small))  # (x, y), in np.nonzero's row-major order
+    if points is None or len(points) < length // 4:
         return None
-    every = max(1, rows.size // SLOPE_POINTS)  # a textured mask: every k-th pixel, counted k times
-    rows, cols = rows[::every], cols[::every]
-    sheared = np.rint(rows[None, :] - RULE_SLOPES[:, None] * cols[None, :]).astype(np.int64)
+    every = max(1, len(points) // SLOPE_POINTS)  # a textured mask: every k-th pixel, counted k times
+    points = points.reshape(-1, 2)[::every]
+    # row r - slope * c, rounded, as a lookup of column c's shift plus r
+    sheared = column_shifts(small.shape[1])[:, points[:, 0]]
+    sheared += points[:, 1]
     sheared -= sheared.min(axis=1, keepdims=True)
-    span = int(sheared.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
-    profiles = np.bincount((sheared + span * np.arange(len(RULE_SLOPES))[:, None]).ravel(),
-                           minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
-    best = int(np.argmax(np.square(profiles.astype(np.float64)).sum(axis=1)))
-    profile = profiles[best, :int(sheared[best].max()) + 1]
+    tops = sheared.max(axis=1)
+    span = int(tops.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
+    sheared += span * np.arange(len(RULE_SLOPES))[:, None]
+    profiles = np.bincount(sheared.ravel(), minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
+    best = int(np.argmax(np.einsum("ij,ij->i", profiles, profiles)))  # sums of squares, exact in integers
+    profile = profiles[best, :int(tops[best]) + 1]
     count = len(profile) + 1  # a rule may straddle two rows: each row plus the one before it
     padded = np.zeros(count + 2 * RULE_GAP, np.int64)  # zeros beyond both ends (np.pad is ~20x slower)
     window = padded[RULE_GAP:RULE_GAP + count]
@@ -149,6 +152,16 @@ def _rule_slope(small: np.ndarray, length: int) -> float | None:
     long_rows = np.concatenate([[False], thin, [False]])
     rules_seen = int(np.count_nonzero(long_rows[1:] & ~long_rows[:-1]))  # separate groups of long rows
     return float(RULE_SLOPES[best]) if rules_seen >= RULE_FAMILY else None
+
+
+@functools.lru_cache(maxsize=16)
+def column_shifts(width: int) -> np.ndarray:
+    """Per tilt of RULE_SLOPES and column c < width, round(-slope * c): shearing row r of column c by a tilt
+    lands on row r + this, exactly np.rint(r - slope * c) (checked for every r and c under 8192, four times
+    the largest working scale), so the shear is a lookup instead of a multiply and a rounding per ink pixel."""
+    shifts = np.rint(-(RULE_SLOPES[:, None] * np.arange(width))).astype(np.int64)
+    shifts.flags.writeable = False
+    return shifts
 
 
 def _ink_beside(rest: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
