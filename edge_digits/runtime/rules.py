@@ -95,6 +95,10 @@ def _rule_family(mask: np.ndarray, length: int, slope: float) -> tuple[np.ndarra
     thick = cv2.dilate(level, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))  # bridges a leftover tilt
     runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
     runs &= level
+    # a component spanning `length` columns holds a pixel in each (8-connected, it skips none): with fewer pixels
+    # than RULE_FAMILY such rules need, there is no family, and labelling (most of this function's cost) is spared
+    if cv2.countNonZero(runs) < RULE_FAMILY * length:
+        return None
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(runs, 8, cv2.CV_32S, cv2.CCL_GRANA)
     extent = stats[1:, cv2.CC_STAT_WIDTH]
     thickness = stats[1:, cv2.CC_STAT_AREA] / np.maximum(extent, 1)
