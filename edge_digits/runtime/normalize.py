@@ -15,11 +15,16 @@ STROKE_MIN, STROKE_MAX = 1.8, 4.5  # strokes outside this range are thickened / 
 NARROW = 0.45  # digits narrower than this (width / height) ...
 STRUCTURE = 3.0  # ... whose widest row spans this many stroke widths (a bar, a loop) are widened to NARROW
 _SQUARE3 = np.ones((3, 3), np.uint8)
+_POSITIONS = np.arange(SIZE, dtype=np.float32)  # pixel indices, for the centre of mass of a fitted digit
 
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary mask: 2 * area / boundary length (exact for long thin strokes)."""
-    ink = (np.asarray(mask) > 0).view(np.uint8)
+    return _binary_stroke_width((np.asarray(mask) > 0).view(np.uint8))
+
+
+def _binary_stroke_width(ink: np.ndarray) -> float:
+    """stroke_width of a uint8 0/1 mask, which callers that already thresholded pass without another pass."""
     area = cv2.countNonZero(ink)
     if area == 0:
         return 0.0
@@ -33,10 +38,16 @@ def normalize_mask(mask: np.ndarray, fix_stroke: bool = True) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D ink mask, got shape {mask.shape}")
-    if mask.size == 0 or not mask.any():
-        return np.zeros((SIZE, SIZE), np.float32)
-    ink = mask.astype(np.float32)
-    ink *= 1.0 / float(ink.max())
+    if mask.dtype == np.uint8:  # the segmenter's 0/255 masks: one integer max serves as any() and as the scale
+        peak = int(mask.max()) if mask.size else 0
+        if peak == 0:
+            return np.zeros((SIZE, SIZE), np.float32)
+        ink = np.multiply(mask, np.float32(1.0 / peak), dtype=np.float32)  # as astype, then *= (one pass)
+    else:
+        if mask.size == 0 or not mask.any():
+            return np.zeros((SIZE, SIZE), np.float32)
+        ink = mask.astype(np.float32)
+        ink *= 1.0 / float(ink.max())
     ink = _widen(_trim(ink))
     if fix_stroke:
         ink = _fix_stroke(ink)
@@ -48,11 +59,11 @@ def normalize_mask(mask: np.ndarray, fix_stroke: bool = True) -> np.ndarray:
     total = float(small.sum())
     if total <= 0:
         return np.zeros((SIZE, SIZE), np.float32)
-    cy = float(small.sum(axis=1) @ np.arange(new_h, dtype=np.float32)) / total
-    cx = float(small.sum(axis=0) @ np.arange(new_w, dtype=np.float32)) / total
+    cy = float(small.sum(axis=1) @ _POSITIONS[:new_h]) / total
+    cx = float(small.sum(axis=0) @ _POSITIONS[:new_w]) / total
     shift = np.float32([[1, 0, SIZE / 2.0 - cx], [0, 1, SIZE / 2.0 - cy]])  # MNIST: mass at (14, 14)
     out = cv2.warpAffine(small, shift, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)  # np.clip's result, without its overhead
 
 
 def _trim(ink: np.ndarray) -> np.ndarray:
@@ -73,7 +84,7 @@ def _widen(ink: np.ndarray) -> np.ndarray:
         return ink
     first = binary[rows].argmax(axis=1)
     last = width - binary[rows, ::-1].argmax(axis=1)
-    if float((last - first).max()) < STRUCTURE * stroke_width(binary):
+    if float((last - first).max()) < STRUCTURE * _binary_stroke_width(binary):
         return ink
     return cv2.resize(ink, (max(1, round(NARROW * height)), height), interpolation=cv2.INTER_LINEAR)
 
@@ -82,8 +93,7 @@ def _fix_stroke(ink: np.ndarray) -> np.ndarray:
     """Dilate thin pen strokes / erode marker strokes so their width at 20x20 is MNIST-like."""
     height, width = ink.shape
     scale = BOX / max(height, width)
-    binary = (ink > 0.5).astype(np.uint8)
-    current = stroke_width(binary) * scale
+    current = _binary_stroke_width((ink > 0.5).view(np.uint8)) * scale
     if STROKE_MIN <= current <= STROKE_MAX or current == 0:
         return ink
     change = (STROKE_TARGET - current) / scale  # in crop pixels, total width change

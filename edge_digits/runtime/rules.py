@@ -12,6 +12,8 @@ rule and stay. Boxes drawn around digits are found per component (erase_frames).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -93,6 +95,10 @@ def _rule_family(mask: np.ndarray, length: int, slope: float) -> tuple[np.ndarra
     thick = cv2.dilate(level, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))  # bridges a leftover tilt
     runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
     runs &= level
+    # a component spanning `length` columns holds a pixel in each (8-connected, it skips none): with fewer pixels
+    # than RULE_FAMILY such rules need, there is no family, and labelling (most of this function's cost) is spared
+    if cv2.countNonZero(runs) < RULE_FAMILY * length:
+        return None
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(runs, 8, cv2.CV_32S, cv2.CCL_GRANA)
     extent = stats[1:, cv2.CC_STAT_WIDTH]
     thickness = stats[1:, cv2.CC_STAT_AREA] / np.maximum(extent, 1)
@@ -121,27 +127,45 @@ def _rule_slope(small: np.ndarray, length: int) -> float | None:
     skew estimate); None when, at that tilt, fewer than RULE_FAMILY separate thin rows (much fuller
     than the rows RULE_GAP away) hold `length` ink pixels: a cheap test before the full-size search.
     """
-    rows, cols = np.nonzero(small)
-    if rows.size < length // 4:
+    points = cv2.findNonZero(np.ascontiguousarray(small))  # (x, y), in np.nonzero's row-major order
+    if points is None or len(points) < length // 4:
         return None
-    every = max(1, rows.size // SLOPE_POINTS)  # a textured mask: every k-th pixel, counted k times
-    rows, cols = rows[::every], cols[::every]
-    sheared = np.rint(rows[None, :] - RULE_SLOPES[:, None] * cols[None, :]).astype(np.int64)
+    every = max(1, len(points) // SLOPE_POINTS)  # a textured mask: every k-th pixel, counted k times
+    points = points.reshape(-1, 2)[::every]
+    # row r - slope * c, rounded, as a lookup of column c's shift plus r
+    sheared = column_shifts(small.shape[1])[:, points[:, 0]]
+    sheared += points[:, 1]
     sheared -= sheared.min(axis=1, keepdims=True)
-    span = int(sheared.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
-    profiles = np.bincount((sheared + span * np.arange(len(RULE_SLOPES))[:, None]).ravel(),
-                           minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
-    best = int(np.argmax(np.square(profiles.astype(np.float64)).sum(axis=1)))
-    window = every * np.convolve(profiles[best, :int(sheared[best].max()) + 1], np.ones(2, np.int64))  # a rule may straddle two rows
-    padded, count = np.pad(window, RULE_GAP), len(window)
+    tops = sheared.max(axis=1)
+    span = int(tops.max()) + 1  # one bincount for every tilt: row r of tilt t counts at t * span + r
+    sheared += span * np.arange(len(RULE_SLOPES))[:, None]
+    profiles = np.bincount(sheared.ravel(), minlength=span * len(RULE_SLOPES)).reshape(len(RULE_SLOPES), span)
+    best = int(np.argmax(np.einsum("ij,ij->i", profiles, profiles)))  # sums of squares, exact in integers
+    profile = profiles[best, :int(tops[best]) + 1]
+    count = len(profile) + 1  # a rule may straddle two rows: each row plus the one before it
+    padded = np.zeros(count + 2 * RULE_GAP, np.int64)  # zeros beyond both ends (np.pad is ~20x slower)
+    window = padded[RULE_GAP:RULE_GAP + count]
+    window[:-1] = profile
+    window[1:] += profile
+    window *= every
     # the emptiest of the rows 2..RULE_GAP above, and of those below (a dense grid's next rule is near)
-    above = np.min([padded[RULE_GAP - step:RULE_GAP - step + count] for step in range(2, RULE_GAP + 1)], axis=0)
-    below = np.min([padded[RULE_GAP + step:RULE_GAP + step + count] for step in range(2, RULE_GAP + 1)], axis=0)
+    above = functools.reduce(np.minimum, [padded[RULE_GAP - step:RULE_GAP - step + count] for step in range(2, RULE_GAP + 1)])
+    below = functools.reduce(np.minimum, [padded[RULE_GAP + step:RULE_GAP + step + count] for step in range(2, RULE_GAP + 1)])
     beside = np.maximum(above, below)
     thin = (window >= 0.8 * length / 4) & (window - beside >= 0.5 * length / 4)  # a line, not a row of digits
     long_rows = np.concatenate([[False], thin, [False]])
     rules_seen = int(np.count_nonzero(long_rows[1:] & ~long_rows[:-1]))  # separate groups of long rows
     return float(RULE_SLOPES[best]) if rules_seen >= RULE_FAMILY else None
+
+
+@functools.lru_cache(maxsize=16)
+def column_shifts(width: int) -> np.ndarray:
+    """Per tilt of RULE_SLOPES and column c < width, round(-slope * c): shearing row r of column c by a tilt
+    lands on row r + this, exactly np.rint(r - slope * c) (checked for every r and c under 8192, four times
+    the largest working scale), so the shear is a lookup instead of a multiply and a rounding per ink pixel."""
+    shifts = np.rint(-(RULE_SLOPES[:, None] * np.arange(width))).astype(np.int64)
+    shifts.flags.writeable = False
+    return shifts
 
 
 def _ink_beside(rest: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +215,8 @@ def _frame_bands(inside: np.ndarray) -> np.ndarray | None:
              lambda: inside[:, :band].any(axis=1), lambda: inside[:, width - band:].any(axis=1))
     missing = 0
     for side in sides:  # most components are digits: stop at the second side they do not ink
-        missing += side().mean() < FRAME_COVER
+        inked = side()
+        missing += np.count_nonzero(inked) / inked.size < FRAME_COVER  # its mean, without mean()'s overhead
         if missing > 4 - FRAME_SIDES:
             return None
     bands = np.zeros_like(inside)
