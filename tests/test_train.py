@@ -113,6 +113,46 @@ def test_binarize_shows_digits_as_the_reader_hands_them_to_the_model(mnist):
     assert all(not np.array_equal(a, b) for a, b in zip(out, floats))
 
 
+def _ink_overlap(first: np.ndarray, second: np.ndarray) -> float:
+    """Intersection over union of two 28x28 digits' ink (> 0.5)."""
+    first, second = first > 0.5, second > 0.5
+    return float((first & second).sum() / max(1, (first | second).sum()))
+
+
+def test_scans_show_low_resolution_crops_as_the_reader_hands_them_to_the_model(mnist):
+    """A Semeion-style 16x16 stretched bitmap and an optdigits-style 8x8 block count, read by the shipped
+    reader: the 28x28 image its model gets must match as_scanned's drawing of the same digit far
+    better (Semeion) or at least as well (optdigits) as the plain as_read view the edge recipe trains on."""
+    from edge_digits.measure.crops import STYLES
+    from edge_digits.runtime.reader import DigitReader
+
+    reader = DigitReader(second_model=None)
+    seen: list[np.ndarray] = []
+    predict = reader.classifier.predict
+    reader.classifier.predict = lambda images: (seen.append(images), predict(images))[1]
+    for style, scan, margin in (("semeion-16", (16, True, "bits"), 0.15), ("optdigits-8", (8, False, "counts"), 0.0)):
+        scanned, plain = [], []
+        for digit in mnist.x_train[:40]:
+            seen.clear()
+            reader.read(STYLES[style](digit))
+            assert len(seen) == 1 and len(seen[0]) == 1, style
+            view, plane = seen[0][0].reshape(28, 28), digit.astype(np.float32) / 255.0
+            scanned.append(_ink_overlap(view, augment.as_scanned(plane, *scan, 0.25, 1.0)))
+            plain.append(_ink_overlap(view, augment.as_read(plane, 0.25, 4, 1.0)))
+        assert np.mean(scanned) >= 0.75, (style, np.mean(scanned))
+        assert np.mean(scanned) >= np.mean(plain) + margin, (style, np.mean(scanned), np.mean(plain))
+
+
+def test_scan_probability_zero_leaves_the_edge_recipes_batches_unchanged(mnist):
+    """The teacher's scans must not shift the random stream of the recipes that do not use them."""
+    images = mnist.x_train[:128]
+    plain = augment.augment_batch(images, np.random.default_rng(3))
+    np.testing.assert_array_equal(plain, augment.augment_batch(images, np.random.default_rng(3),
+                                                               augment.AugmentConfig(scan_probability=0.0)))
+    scanned = augment.augment_batch(images, np.random.default_rng(3), augment.AugmentConfig(scan_probability=1.0))
+    assert all(not np.array_equal(a, b) for a, b in zip(scanned, plain))
+
+
 @pytest.mark.parametrize("bad", [np.zeros((4, 28, 27), np.uint8), np.zeros((4, 28, 28, 3), np.uint8), np.zeros((4, 28, 28), np.int32)])
 def test_augment_rejects_bad_input(bad):
     with pytest.raises(ValueError):

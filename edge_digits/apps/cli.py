@@ -15,6 +15,7 @@ from edge_digits.options import (
     add_model_options,
     at_least,
     positive_int,
+    probability,
     progress_silenced,
 )
 
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "open 4s, marker and pencil strokes; see docs/model.md)")
     train.add_argument("--teacher", help="a trained .keras model whose softened predictions the model also learns "
                        "(knowledge distillation; see docs/model.md)")
+    train.add_argument("--scans", type=probability, default=0.0, help="share of training digits drawn as low-resolution "
+                       "scans (8-16 px, grey, bits or block counts, as Semeion and optdigits store digits; default 0)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 

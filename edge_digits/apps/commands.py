@@ -33,7 +33,7 @@ def command_train(args: argparse.Namespace) -> int:
 
     result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
                          limit=args.limit, seed=args.seed, out=args.out, hand_styles=args.hand_styles,
-                         teacher=args.teacher)
+                         teacher=args.teacher, scans=args.scans)
     print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
           f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path, result.plot_path):

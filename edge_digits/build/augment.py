@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge_digits.build import handstyle
+from edge_digits.runtime.canvas import TARGET_SIDE, TINY_SIDE
 from edge_digits.runtime.normalize import normalize_mask
 
 
@@ -37,6 +38,8 @@ class AugmentConfig:
     binarize_probability: float = 0.25  # show the digit as the reader does: thresholded (at up to
     binarize_range: tuple[float, float] = (0.25, 0.75)  # BINARIZE_UPSCALE times the size, at a level in this
     # share of the peak) and refitted by normalize.normalize_mask, stroke-width fix included
+    scan_probability: float = 0.0  # draw the digit as a low-resolution scan stores it (as_scanned); off for
+    scan_sides: tuple[int, int] = (8, 16)  # the edge recipe, on for the teacher's; sides drawn from this range
 
 
 DEFAULT_CONFIG = AugmentConfig()
@@ -94,11 +97,17 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, config: AugmentC
     binarized = rng.random(count) < config.binarize_probability
     levels = rng.uniform(*config.binarize_range, count) * peak
     upscales = rng.integers(1, BINARIZE_UPSCALE + 1, count)
+    scans = _draw_scans(count, rng, config) if config.scan_probability > 0.0 else {}  # no draws: edge batches repeat
 
     work = planes.astype(np.float32, copy=False)
     out = np.empty((count, 28, 28), np.float32)
     for index in range(count):
-        source = as_read(work[index], float(levels[index]), int(upscales[index]), peak) if binarized[index] else work[index]
+        if index in scans:
+            source = as_scanned(work[index], *scans[index], float(levels[index]), peak)
+        elif binarized[index]:
+            source = as_read(work[index], float(levels[index]), int(upscales[index]), peak)
+        else:
+            source = work[index]
         image = cv2.warpAffine(source, matrices[index], (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
         if dilate[index]:
             image = cv2.dilate(image, _KERNEL)
@@ -127,6 +136,48 @@ def as_read(plane: np.ndarray, level: float, upscale: int, peak: float) -> np.nd
     if not mask.any():
         return plane if upscale == 1 else cv2.resize(plane, (28, 28), interpolation=cv2.INTER_AREA)
     return normalize_mask(mask) * np.float32(peak)
+
+
+SCAN_MODES = ("grey", "bits", "counts")  # area-averaged grey; 0/1 bits (Semeion); bits at 4x side summed in blocks (optdigits 8x8)
+
+
+def _draw_scans(count: int, rng: np.random.Generator, config: AugmentConfig) -> dict[int, tuple[int, bool, str]]:
+    """{image index: (side, stretch, mode)} for the images drawn as scans, `scan_probability` of them."""
+    picked = np.flatnonzero(rng.random(count) < config.scan_probability)
+    sides = rng.integers(config.scan_sides[0], config.scan_sides[1] + 1, picked.size)
+    stretches = rng.random(picked.size) < 0.5
+    modes = rng.integers(0, len(SCAN_MODES), picked.size)
+    return {int(index): (int(side), bool(stretch), SCAN_MODES[mode])
+            for index, side, stretch, mode in zip(picked, sides, stretches, modes)}
+
+
+def as_scanned(plane: np.ndarray, side: int, stretch: bool, mode: str, level: float, peak: float) -> np.ndarray:
+    """A float 28x28 digit as a low-resolution scan stores it and the reader reads it back: its ink box fitted
+    into side x side (stretched to fill, or keeping aspect) in one of SCAN_MODES, enlarged as canvas enlarges
+    small images (cubic under TINY_SIDE, else linear), thresholded at `level`, refitted by normalize_mask."""
+    rows, cols = np.nonzero(plane > 0.25 * peak)
+    if rows.size == 0:
+        return plane
+    box = plane[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    height, width = box.shape
+    if stretch:
+        size = (side, side)
+    else:
+        scale = side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if mode == "counts":  # ink bits at 4x the side, counted in 4x4 blocks
+        fine = cv2.resize(box, (4 * size[0], 4 * size[1]), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(np.where(fine > 0.4 * peak, peak, 0.0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    else:
+        small = cv2.resize(box, size, interpolation=cv2.INTER_AREA)
+        if mode == "bits":
+            small = np.where(small > 0.4 * peak, peak, 0.0).astype(np.float32)
+    small = cv2.copyMakeBorder(small, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0.0)
+    factor = -(-TARGET_SIDE // side)
+    smooth = cv2.INTER_CUBIC if side < TINY_SIDE else cv2.INTER_LINEAR
+    large = cv2.resize(small, (small.shape[1] * factor, small.shape[0] * factor), interpolation=smooth)
+    mask = (large > level).view(np.uint8)
+    return normalize_mask(mask) * np.float32(peak) if mask.any() else plane
 
 
 def add_hand_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,

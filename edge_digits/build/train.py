@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_digits.build import mnist as data
 from edge_digits.build import distill, models, plots
-from edge_digits.build.augment import HAND_STYLE_SETS, add_hand_styles, augment_batch
+from edge_digits.build.augment import DEFAULT_CONFIG, HAND_STYLE_SETS, AugmentConfig, add_hand_styles, augment_batch
 from edge_digits.build.staging import sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import TEMP_PREFIX, atomic_outputs
@@ -72,10 +72,11 @@ class EpochData(keras.utils.PyDataset):
     view, warps, noise); seeded per (epoch, batch) so runs repeat."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, augment: bool,
-                 hand_styles: str = "classic"):
+                 hand_styles: str = "classic", config: AugmentConfig = DEFAULT_CONFIG):
         super().__init__()
         self.images, self.labels = images, labels
         self.batch_size, self.seed, self.augment, self.hand_styles = batch_size, seed, augment, hand_styles
+        self.config = config
         self.epoch = 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(images))
 
@@ -88,7 +89,7 @@ class EpochData(keras.utils.PyDataset):
         if self.augment:
             batch = add_hand_styles(batch, self.labels[picked], np.random.default_rng([self.seed, self.epoch, index, 1]),
                                     styles=self.hand_styles)
-            batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, index]))
+            batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, index]), self.config)
         return data.preprocess(batch), self.labels[picked]
 
     def on_epoch_end(self) -> None:
@@ -129,24 +130,30 @@ def train_model(
     verbose: int = 1,
     hand_styles: str | None = None,
     teacher: str | os.PathLike | None = None,
+    scans: float = 0.0,
 ) -> TrainResult:
     """Train `arch` with its recipe (overridable), keep the best-validation epoch of the last third, write three files.
     With `teacher` (a trained .keras model) the loss also pulls toward its predictions (distill.Distiller).
+    `scans` is the share of training digits drawn as low-resolution scans (augment.as_scanned).
 
     Ctrl-C or SIGTERM (raised as staging.Terminated, a KeyboardInterrupt) leaves earlier outputs untouched."""
     with sigterm_as_interrupt() as check_interrupt:
         return _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose, hand_styles,
-                            teacher, check_interrupt)
+                            teacher, scans, check_interrupt)
 
 
 def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment, validation_size, verbose,
-                 hand_styles, teacher, check_interrupt) -> TrainResult:
+                 hand_styles, teacher, scans, check_interrupt) -> TrainResult:
     if arch not in RECIPES:
         raise EdgeDigitsError(f"unknown --arch {arch!r}; choose one of: {', '.join(RECIPES)}")
     recipe = RECIPES[arch]
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
     augment = recipe.augment if augment is None else augment
+    if not 0.0 <= scans <= 1.0:
+        raise EdgeDigitsError(f"scans must be a share in [0, 1], got {scans}")
+    if scans and not augment:
+        raise EdgeDigitsError(f"scans are part of augmentation, which the {arch!r} recipe does not use; drop --scans")
     if hand_styles is not None and not augment:
         raise EdgeDigitsError(f"hand styles are part of augmentation, which the {arch!r} recipe does not use; drop --hand-styles")
     hand_styles = recipe.hand_styles if hand_styles is None else hand_styles
@@ -180,7 +187,8 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     keep_best = KeepBest(first_epoch=selection_start(epochs), keep=model)
     started = time.perf_counter()
     trainer.fit(
-        EpochData(x_train, y_train, batch_size, seed, augment, hand_styles),
+        EpochData(x_train, y_train, batch_size, seed, augment, hand_styles,
+                  replace(DEFAULT_CONFIG, scan_probability=scans)),
         epochs=epochs,
         validation_data=(data.preprocess(x_val), y_val),
         validation_batch_size=max(batch_size, 256),
@@ -195,7 +203,8 @@ def _train_model(arch, epochs, batch_size, data_path, limit, seed, out, augment,
     params, macs = int(model.count_params()), models.count_macs(model)
     summary = {
         "arch": arch, "seed": seed, "epochs": epochs, "epochs_run": len(keep_best.records),
-        "batch_size": batch_size, "augment": augment, "hand_styles": hand_styles, "teacher": teacher_record,
+        "batch_size": batch_size, "augment": augment, "hand_styles": hand_styles, "scans": scans,
+        "teacher": teacher_record,
         "recipe": asdict(recipe),
         "train_size": len(x_train), "validation_size": len(x_val), "limit": limit,
         "seconds": round(seconds, 2), "params": params, "macs": macs,
