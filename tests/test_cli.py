@@ -18,7 +18,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 def test_help_lists_every_subcommand():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "evaluate", "export", "parity", "read", "bench"):
+    for command in ("train", "average", "evaluate", "export", "parity", "read", "bench"):
         assert command in result.stdout
 
 

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 
+    average = subcommands.add_parser("average", parents=[common], help="one model that outputs the mean of several "
+                                     "models' probabilities (how export/second is built; see docs/model.md)")
+    average.add_argument("models", nargs="+", help="two or more trained .keras models")
+    average.add_argument("--out", required=True, help="the averaged model's path, ending in .keras")
+    average.set_defaults(handler=commands.command_average)
+
     evaluate = subcommands.add_parser("evaluate", parents=[common], help="test accuracy, per-class accuracy and confusion matrix")
     evaluate.add_argument("model", help="a .keras model")
     add_data_option(evaluate)

@@ -41,6 +41,18 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_average(args: argparse.Namespace) -> int:
+    from edge_digits.build.keras_io import check_keras_file
+
+    for path in args.models:  # missing or non-Keras files are refused before the slow TensorFlow import
+        check_keras_file(path)
+    _quiet_tensorflow()
+    from edge_digits.build.ensemble import write_average
+
+    print(f"wrote {write_average(args.models, args.out)}: the mean of {len(args.models)} models' probabilities")
+    return 0
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     from edge_digits.build.keras_io import check_keras_file
 
