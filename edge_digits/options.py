@@ -64,12 +64,14 @@ def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, 
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
     parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
     if second_model:
+        from edge_digits.runtime.second_opinion import SECOND_BELOW
+
         parser.add_argument("--second-model", default=SECOND_AUTO, metavar="PATH|none",
                             help="a larger model (file or export directory) that re-reads the digits the first read "
                                  "below --second-below confidence; 'none' reads with the first model alone (default: "
                                  "the model of the same name in the second/ set beside the first, as export/ ships)")
         parser.add_argument("--second-below", type=probability, default=None,
-                            help="confidence under which --second-model re-reads a digit, 0-1 (default 0.99)")
+                            help=f"confidence under which --second-model re-reads a digit, 0-1 (default {SECOND_BELOW})")
     if confidence:
         parser.add_argument("--min-confidence", type=probability, default=None,
                             help="drop digits read below this confidence, 0-1 (default: the reader's, 0.5)")

@@ -59,3 +59,12 @@ def test_average_cli_refuses_bad_input_in_one_line(tmp_path):
         assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
     assert not (tmp_path / "a.keras").exists()
 
+
+def test_the_shipped_second_model_is_an_average_of_two_teachers():
+    """export/second is built as docs/model.md says: `edge-digits average` of two `teacher` models."""
+    from edge_digits.runtime.classifier import default_export_dir
+
+    model = load_keras_model(default_export_dir() / "second" / "digits.keras")
+    members = [layer for layer in model.layers if layer.name.startswith(ensemble.MEMBER_PREFIX)]
+    assert len(members) == 2
+    assert all(member.count_params() == models.build_model("teacher").count_params() for member in members)

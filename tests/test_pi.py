@@ -146,7 +146,7 @@ def test_pi_check_reports_the_largest_differences_and_fails_on_a_changed_text():
               {"digit": 2, "confidence": 0.8, "box": [30, 10, 12, 20], "line": 0}]
     x86 = {"read": [{"image": "/tmp/a.jpg", "text": "12", "digits": copy.deepcopy(digits)}],
            "camera": [{"frame": 0, "source": "a.jpg", "text": "12", "raw_text": "12", "digits": copy.deepcopy(digits)}],
-           "second": {"model": "export/second/digits_fp32.onnx", "digits": 2, "second_reads": 1}}
+           "second": {"model": "export/second/digits_fp32.onnx", "below": 0.995, "first": [0.9, 0.99501]}}
     arm = copy.deepcopy(x86)
     arm["read"][0]["digits"][1]["box"][2] += 2
     arm["camera"][0]["digits"][0]["confidence"] -= 0.03
@@ -156,6 +156,14 @@ def test_pi_check_reports_the_largest_differences_and_fails_on_a_changed_text():
     arm["camera"][0]["raw_text"] = "17"
     with pytest.raises(pi_check.CheckFailed, match="camera a.jpg reads '17' on ARM but '12' on x86"):
         pi_check.compare(arm, x86, "test")
-    for second in ({"model": None, "digits": 0, "second_reads": 0}, {**x86["second"], "second_reads": 0}):
-        with pytest.raises(pi_check.CheckFailed, match="second model on ARM"):  # not loaded, or reading otherwise
-            pi_check.compare({**x86, "second": second}, x86, "test")
+    arm["camera"][0]["raw_text"] = "12"
+    for second in ({"model": None, "below": None, "first": []}, {**x86["second"], "first": [0.9]},
+                   {**x86["second"], "model": "export/digits_fp32.onnx"}):
+        with pytest.raises(pi_check.CheckFailed, match="second model on ARM"):  # not loaded, or offered other digits
+            pi_check.compare({**arm, "second": second}, x86, "test")
+    assert pi_check.second_reads(x86["second"]) == 1
+    flipped = {**x86["second"], "first": [0.9, 0.99499]}  # a hair below 0.995 on ARM: rounding, allowed
+    pi_check.compare({**arm, "second": flipped}, x86, "test")
+    assert pi_check.second_reads(flipped) == 2
+    with pytest.raises(pi_check.CheckFailed, match="re-read digit 1 on one CPU only"):
+        pi_check.compare({**arm, "second": {**x86["second"], "first": [0.9, 0.98]}}, x86, "test")
