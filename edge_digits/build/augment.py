@@ -2,7 +2,8 @@
 
 MNIST digits are clean, centred and of similar stroke width; real handwriting is not. Random
 affine warps (rotation, scale, aspect, shear, shift), stroke thickening/thinning, blur and noise
-teach the model the variation it will meet from a camera, at a few microseconds per image.
+teach the model the variation it will meet from a camera, at a few microseconds per image; on
+request, low-resolution scans (as_scanned) teach it the bitmaps digit datasets store.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class AugmentConfig:
     binarize_probability: float = 0.25  # show the digit as the reader does: thresholded (at up to
     binarize_range: tuple[float, float] = (0.25, 0.75)  # BINARIZE_UPSCALE times the size, at a level in this
     # share of the peak) and refitted by normalize.normalize_mask, stroke-width fix included
-    scan_probability: float = 0.0  # draw the digit as a low-resolution scan stores it (as_scanned); off for
-    scan_sides: tuple[int, int] = (8, 16)  # the edge recipe, on for the teacher's; sides drawn from this range
+    scan_probability: float = 0.0  # draw the digit as a low-resolution scan stores it (as_scanned), with a
+    scan_sides: tuple[int, int] = (8, 16)  # side drawn from this range; `train --scans` sets it, 0 by default
 
 
 DEFAULT_CONFIG = AugmentConfig()

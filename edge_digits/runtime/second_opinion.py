@@ -1,12 +1,12 @@
 """A second opinion on unsure digits: the small model reads and decides, a larger one relabels what it is unsure of.
 
 The 40 KB model misreads writing styles MNIST under-represents (continental 1s, looped 2s) mostly at
-low confidence. A model eight times its cost (two teachers averaged) reads them far better but would take
-the camera frame over its budget if it read every crop. Here it reads only the final digits the small model read below
-SECOND_BELOW; where to split touching digits and which blobs to drop stay the small model's decisions
-(letting the larger model's confidences into them split fewer touching pairs right). The shipped
-export set carries such a model in its SECOND_SET sub-directory, its own export set with its own
-manifest. Measured in docs/reader.md.
+low confidence. A model eight times its cost (two teachers averaged) reads them far better but would
+take the camera frame over its budget if it read every crop. Here it reads only the final digits the
+small model read below SECOND_BELOW; where to split touching digits and which blobs to drop stay the
+small model's decisions (letting the larger model's confidences into them split fewer touching pairs
+right). The shipped export set carries such a model in its SECOND_SET sub-directory, its own export
+set with its own manifest. Measured in docs/reader.md.
 """
 
 from __future__ import annotations
