@@ -31,8 +31,9 @@ def assert_hint(result: subprocess.CompletedProcess, command: str) -> None:
     assert f"'{command}' needs the build tier" in lines[0] and HINT in lines[0]
 
 
-@pytest.mark.parametrize("argv", [["train"], ["evaluate", "export/digits.keras"], ["export", "--int8"],
-                                  ["parity"], ["bench"]])
+@pytest.mark.parametrize("argv", [["train"], ["average", "export/digits.keras", "export/second/digits.keras", "--out",
+                                             "runs/average.keras"], ["evaluate", "export/digits.keras"],
+                                  ["export", "--int8"], ["parity"], ["bench"]])
 def test_build_tier_commands_without_tensorflow_print_one_hint(argv):
     assert_hint(run_without("tensorflow", *argv), argv[0])
 

@@ -21,7 +21,7 @@ from edge_digits.options import (
 
 # Subcommands that need TensorFlow (the Keras model is their input or oracle; bench times a Keras row),
 # and the modules only the build tier ("train" extra) installs.
-BUILD_TIER_COMMANDS = ("train", "evaluate", "export", "parity", "bench")
+BUILD_TIER_COMMANDS = ("train", "average", "evaluate", "export", "parity", "bench")
 BUILD_TIER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "sympy")
 
 
