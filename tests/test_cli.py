@@ -26,12 +26,19 @@ def test_help_lists_every_subcommand():
     (["train", "--epochs", "0"], ["--epochs", "at least 1"]),
     (["train", "--epochs", "-3"], ["--epochs"]),
     (["train", "--batch-size", "many"], ["--batch-size", "whole number"]),
+    (["train", "--scans", "1.5"], ["--scans", "between 0 and 1"]),
     (["read", "x.png", "--min-confidence", "2"], ["--min-confidence", "between 0 and 1"]),
     (["export", "--calibration", "0"], ["--calibration", "at least 1"]),
     (["frobnicate"], ["invalid choice"]),
 ])
 def test_usage_mistakes(args, fragments):
     assert_one_line_error(run_cli(*args), *fragments)
+
+
+def test_scans_need_an_augmenting_recipe(tmp_path, mnist_path):
+    result = run_cli("train", "--arch", "seed", "--scans", "0.1", "--data", str(mnist_path), "--out", str(tmp_path / "m.keras"))
+    assert_one_line_error(result, "scans are part of augmentation", "'seed'")
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_unknown_architecture(tmp_path):
