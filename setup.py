@@ -14,5 +14,7 @@ setup(
     # (curves PNG, history JSON) belong to the build tier.
     package_data={"edge_digits.export": [f"{folder}{pattern}" for folder in ("", "second/")
                                          for pattern in ("*.onnx", "*.tflite", "*.json", "*.txt")]},
-    exclude_package_data={"edge_digits.export": ["*.history.json", "second/*.history.json"]},
+    # parity.json is the exporting machine's measurements (git-ignored), not part of the set
+    exclude_package_data={"edge_digits.export": [f"{folder}{name}" for folder in ("", "second/")
+                                                 for name in ("*.history.json", "parity.json")]},
 )

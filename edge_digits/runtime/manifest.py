@@ -13,6 +13,7 @@ from typing import Any
 from edge_digits.errors import EdgeDigitsError
 
 MANIFEST_NAME = "manifest.json"
+MEASUREMENTS_NAME = "parity.json"  # what the exporting machine measured: beside the manifest, not part of its identity
 
 
 def sha256_file(path: str | os.PathLike) -> str:
