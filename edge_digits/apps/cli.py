@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = subcommands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
     export.add_argument("--int8", action="store_true", help="also write the int8 ONNX and int8 TFLite models")
     export.add_argument("--fp16", action="store_true", help="also write a float16 TFLite model")
-    export.add_argument("--model", help="source .keras (default: OUT/digits.keras, trained first if missing)")
+    export.add_argument("--model", help="source .keras (default: OUT/digits.keras; without one, export stops and asks "
+                        "for --model or --train)")
+    export.add_argument("--train", action="store_true", help="when there is no --model and no OUT/digits.keras, train "
+                        "the default 'edge' model first (about 10 minutes on 2 cores) and export it")
     export.add_argument("--out", default="export", help="output directory (default: export)")
     add_data_option(export, "MNIST npz for calibration and validation (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     export.add_argument("--calibration", type=positive_int, default=1000, help="int8 calibration images from the training split (default 1000)")

@@ -73,7 +73,8 @@ def command_export(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
-                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing)
+                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing,
+                      train=args.train)
     print(summary(manifest))
     print(f"wrote {Path(args.out) / 'manifest.json'} in {time.monotonic() - started:.0f} s")
     if not manifest["parity"]["passed"]:
