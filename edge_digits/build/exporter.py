@@ -38,6 +38,7 @@ from edge_digits.build.provenance import (
     export_command,
     portable_path,
 )
+from edge_digits.build.signer import keep_signature_if_unchanged
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
 from edge_digits.build.writers import ExportContext
 from edge_digits.errors import EdgeDigitsError
@@ -56,9 +57,11 @@ from edge_digits.options import progress
 from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.manifest import MANIFEST_NAME, package_versions, sha256_file
 from edge_digits.runtime.quiet import quiet_stderr
+from edge_digits.runtime.trust import SIGNATURE_NAME
 
 LABELS_FILE = "labels.txt"
-SET_NAMES = frozenset({row.file for row in FORMATS} | {LABELS_FILE, MANIFEST_NAME})  # replaced as one set
+# replaced as one set; a signature of the previous manifest is dropped unless the new manifest is the same bytes
+SET_NAMES = frozenset({row.file for row in FORMATS} | {LABELS_FILE, MANIFEST_NAME, SIGNATURE_NAME})
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -149,6 +152,7 @@ def export(
             "tool_versions": package_versions(TOOLS),
         }
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
+        keep_signature_if_unchanged(stage.out, stage.path)
         stage.commit()
     return manifest
 
