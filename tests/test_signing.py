@@ -252,6 +252,13 @@ def test_the_shipped_sets_verify_with_the_packaged_project_key():
     assert reader.read(load_image(SAMPLE)).text.strip()
 
 
+def test_readme_and_security_doc_name_the_packaged_project_key():
+    key = trust_from(["project"], environ={}).keys[0]
+    for document in ("README.md", "docs/security.md"):
+        assert key.base64() in (REPO / document).read_text(encoding="utf-8"), document
+    assert key.id_text in (REPO / "docs" / "security.md").read_text(encoding="utf-8")
+
+
 def test_signing_is_deterministic_and_checks_the_set_first(signed, owner):
     first = (signed / SIGNATURE_NAME).read_bytes()
     sign_set(signed, owner[0], 2)
