@@ -91,8 +91,9 @@ def check_web_dir(web_dir: Path) -> None:
 
 def check_model_dir(model: str | os.PathLike | None, trust: Trust | None = None) -> tuple[Path, dict | None]:
     """The export directory to serve (default: the shipped export/) and its manifest, checked as the reader checks
-    a set (signed by a trusted key when `trust` has keys); it must hold the page's model, which must match."""
-    trust = trust or Trust()
+    a set (signed by a trusted key when `trust`, default $EDGE_DIGITS_TRUSTED_KEYS's, has keys); it must hold the
+    page's model, which must match."""
+    trust = trust_from() if trust is None else trust
     directory = default_export_dir() if model is None else Path(model)
     if not directory.is_dir():
         raise EdgeDigitsError(f"--model must be an export directory, got {directory}")

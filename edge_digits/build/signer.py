@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import atomic_outputs
-from edge_digits.runtime.manifest import MANIFEST_NAME, read_manifest, verify_artifact
+from edge_digits.runtime.manifest import MANIFEST_NAME, parse_manifest, verify_artifact
 from edge_digits.runtime.minisign import (
     KEY_ALGORITHM,
     KEY_ID_BYTES,
@@ -138,15 +138,15 @@ def sign_set(directory: str | os.PathLike, key: SecretKey, version: int, name: s
         sets.append((directory / SECOND_SET, f"{name}/{SECOND_SET}"))
     signatures = []
     for folder, set_name in sets:  # check everything before writing anything
-        manifest = read_manifest(folder)
-        if manifest is None:
+        if not (folder / MANIFEST_NAME).is_file():
             raise EdgeDigitsError(f"{folder} has no {MANIFEST_NAME}; sign an export directory")
+        data = (folder / MANIFEST_NAME).read_bytes()  # checked, then signed: the same bytes
+        manifest = parse_manifest(data, folder / MANIFEST_NAME)
         for entry in manifest["artifacts"]:
             path = folder / str(entry.get("file"))
             if not path.is_file():
                 raise EdgeDigitsError(f"{path}, listed in {folder / MANIFEST_NAME}, is missing; re-export before signing")
             verify_artifact(path, manifest)
-        data = (folder / MANIFEST_NAME).read_bytes()
         signature = key.sign(data, set_comment(set_name, version))
         verify_signature(data, signature, key.public, MANIFEST_NAME, SIGNATURE_NAME)  # as minisign -S does with -p
         signatures.append((folder / SIGNATURE_NAME, signature.file_text()))

@@ -16,7 +16,7 @@ import numpy as np
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
 from edge_digits.runtime.manifest import MANIFEST_NAME, read_manifest, verify_artifact
-from edge_digits.runtime.trust import NO_VERIFY_WITH_KEYS, Trust, signed_manifest
+from edge_digits.runtime.trust import NO_VERIFY_WITH_KEYS, Trust, signed_manifest, trust_from
 
 EXPORT_DIR_VARIABLE = "EDGE_DIGITS_EXPORT"
 BACKENDS = ("onnx", "tflite")
@@ -182,9 +182,9 @@ def load_classifier(
     trust: Trust | None = None,
 ) -> Classifier:
     """Load an artifact (file, export directory, or default_export_dir's) checked against its manifest, and with
-    `trust.keys` that manifest against its signature (trust.py). The model is built from the bytes that were
-    checked, so a file replaced after the check (or while the model runs) is never used unchecked."""
-    trust = trust or Trust()
+    `trust.keys` (default: $EDGE_DIGITS_TRUSTED_KEYS's) that manifest against its signature (trust.py). The model
+    is built from the bytes that were checked, so a file replaced after the check is never used unchecked."""
+    trust = trust_from() if trust is None else trust
     if trust.keys and not verify:
         raise EdgeDigitsError(NO_VERIFY_WITH_KEYS)
     path = resolve_artifact(model, backend, precision)

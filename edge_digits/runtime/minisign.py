@@ -26,6 +26,11 @@ PREHASHED = b"ED"  # signature over the file's BLAKE2b-512: what minisign writes
 KEY_ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES = 8, 32, 64
 
 
+def key_id_text(key_id: bytes) -> str:
+    """A key id as minisign prints it: 16 hex digits of the little-endian number."""
+    return f"{int.from_bytes(key_id, 'little'):016X}"
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """An Ed25519 public key with minisign's 8-byte key id (which names the key in every signature it makes)."""
@@ -35,8 +40,7 @@ class PublicKey:
 
     @property
     def id_text(self) -> str:
-        """The key id as minisign prints it: 16 hex digits, little-endian."""
-        return f"{int.from_bytes(self.key_id, 'little'):016X}"
+        return key_id_text(self.key_id)
 
     def base64(self) -> str:
         """The one-line form `minisign -P` takes."""
@@ -60,7 +64,7 @@ class Signature:
 
     @property
     def key_id_text(self) -> str:
-        return f"{int.from_bytes(self.key_id, 'little'):016X}"
+        return key_id_text(self.key_id)
 
     def file_text(self) -> str:
         """The four lines minisign writes, in the same byte layout."""

@@ -25,8 +25,8 @@ PROJECT_KEY = "project"  # names the key that signs the shipped export/, whose p
 PROJECT_PUBLIC_KEY = Path(__file__).resolve().parent.parent / "keys" / "edge-digits.pub"
 INLINE_KEY = re.compile(r"RW[A-Za-z0-9+/]{54}")  # base64 of "Ed" + 8-byte id + 32-byte key: a .pub file's key line
 SET_FIELD, VERSION_FIELD = re.compile(r"(?:^|\s)set=(\S+)"), re.compile(r"(?:^|\s)version=(\d+)(?:\s|$)")
-NO_VERIFY_WITH_KEYS = ("--no-verify (verify=False) cannot be combined with trusted keys (--trust, trusted_keys= or "
-                       f"${TRUSTED_KEYS_VARIABLE}): unset them to load a model unverified")
+NO_VERIFY_WITH_KEYS = ("verification cannot be turned off (--no-verify, verify=False) while trusted keys are configured "
+                       f"(--trust, trusted_keys= or ${TRUSTED_KEYS_VARIABLE}): unset them to load a model unverified")
 
 
 @dataclass(frozen=True)
