@@ -149,6 +149,10 @@ def drop_second_signature(set_dir, owner, stranger, tmp_path):
     (set_dir / SECOND_SET / SIGNATURE_NAME).unlink()
 
 
+def drop_second_manifest(set_dir, owner, stranger, tmp_path):  # without keys, a second model so bare is skipped
+    (set_dir / SECOND_SET / "manifest.json").unlink()
+
+
 BATTERY = [  # (damage, words of its own one-line error)
     (tamper_artifact, "digits_fp32.onnx does not match manifest.json"),
     (tamper_manifest, "manifest.json.minisig does not match"),
@@ -162,6 +166,7 @@ BATTERY = [  # (damage, words of its own one-line error)
     (drop_in_model, "better.onnx is not listed in its directory's manifest.json"),
     (tamper_second_model, "second/digits_fp32.onnx does not match manifest.json"),
     (drop_second_signature, "second/manifest.json is not signed"),
+    (drop_second_manifest, "second has no manifest.json"),
 ]
 
 

@@ -103,7 +103,7 @@ class DigitReader:
 
         self.classifier = load(model)
         if isinstance(second_model, str) and second_model == AUTO:
-            second_model = second_beside(self.classifier)
+            second_model = second_beside(self.classifier, require_manifest=not trust.keys)
         self.second_opinion = None if second_model is None else SecondOpinion(load(second_model), second_below)
         self.min_confidence = min_confidence
         self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds
