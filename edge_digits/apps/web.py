@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.runtime.classifier import default_export_dir
-from edge_digits.runtime.manifest import read_manifest, verify_artifact
-from edge_digits.runtime.trust import Trust, signed_manifest, trust_from
+from edge_digits.runtime.manifest import verify_artifact
+from edge_digits.runtime.trust import Trust, checked_manifest, trust_from
 
 HOST = "127.0.0.1"
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -93,13 +93,12 @@ def check_model_dir(model: str | os.PathLike | None, trust: Trust | None = None)
     """The export directory to serve (default: the shipped export/) and its manifest, checked as the reader checks
     a set (signed by a trusted key when `trust`, default $EDGE_DIGITS_TRUSTED_KEYS's, has keys); it must hold the
     page's model, which must match."""
-    trust = trust_from() if trust is None else trust
     directory = default_export_dir() if model is None else Path(model)
     if not directory.is_dir():
         raise EdgeDigitsError(f"--model must be an export directory, got {directory}")
     if not (directory / PAGE_MODEL).is_file():
         raise EdgeDigitsError(f"no {PAGE_MODEL} in {directory}; run `edge-digits export --int8 --out {directory}`")
-    manifest = signed_manifest(directory, trust) if trust.keys else read_manifest(directory)
+    manifest = checked_manifest(directory, trust)
     verify_artifact(directory / PAGE_MODEL, manifest)
     return directory, manifest
 

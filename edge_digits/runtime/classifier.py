@@ -15,8 +15,8 @@ import numpy as np
 
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
-from edge_digits.runtime.manifest import MANIFEST_NAME, read_manifest, verify_artifact
-from edge_digits.runtime.trust import NO_VERIFY_WITH_KEYS, Trust, signed_manifest, trust_from
+from edge_digits.runtime.manifest import MANIFEST_NAME, verify_artifact
+from edge_digits.runtime.trust import NO_VERIFY_WITH_KEYS, Trust, checked_manifest, trust_from
 
 EXPORT_DIR_VARIABLE = "EDGE_DIGITS_EXPORT"
 BACKENDS = ("onnx", "tflite")
@@ -195,8 +195,7 @@ def load_classifier(
         raise EdgeDigitsError(f"{path} is a {entry.backend} model; the runtime loads .onnx and .tflite files")
     content = path.read_bytes()
     if verify:
-        manifest = signed_manifest(path.parent, trust) if trust.keys else read_manifest(path.parent)
-        verify_artifact(path, manifest, content)
+        verify_artifact(path, checked_manifest(path.parent, trust), content)
     return LOADERS[entry.backend](path, entry, content, threads=threads)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import write_json_atomic
-from edge_digits.runtime.manifest import MANIFEST_NAME, parse_manifest
+from edge_digits.runtime.manifest import MANIFEST_NAME, parse_manifest, read_manifest
 from edge_digits.runtime.minisign import SIGNATURE_SUFFIX, PublicKey, parse_public_key, parse_signature, verify_signature
 
 TRUSTED_KEYS_VARIABLE = "EDGE_DIGITS_TRUSTED_KEYS"  # os.pathsep-separated .pub paths, inline keys or "project"
@@ -111,6 +111,13 @@ def signed_manifest(directory: str | os.PathLike, trust: Trust) -> dict[str, Any
     if trust.version_record is not None:
         check_not_older(Path(directory), signature.trusted_comment, trust.version_record)
     return parse_manifest(data, manifest_path)
+
+
+def checked_manifest(directory: str | os.PathLike, trust: Trust | None = None) -> dict[str, Any] | None:
+    """The manifest every loader checks files against: signed_manifest's with trusted keys (`trust`, default
+    $EDGE_DIGITS_TRUSTED_KEYS's), else read_manifest's (None for a folder without one)."""
+    trust = trust_from() if trust is None else trust
+    return signed_manifest(directory, trust) if trust.keys else read_manifest(directory)
 
 
 def check_not_older(directory: Path, trusted_comment: str, record: Path) -> None:
