@@ -3,7 +3,7 @@
 A signature file is four lines: an untrusted comment; base64("ED", the key id, the Ed25519 signature of the
 file's BLAKE2b-512 digest); a trusted comment; base64(the Ed25519 signature of that signature followed by the
 trusted comment's bytes), so the trusted comment cannot be changed either. Files written here pass the stock
-`minisign -V`, and files minisign writes are read here (tests/test_signing.py runs both ways).
+`minisign -V`, and files minisign writes are read here (tests/test_minisign.py runs both ways).
 """
 
 from __future__ import annotations
