@@ -13,6 +13,7 @@ from edge_digits.options import (
     Parser,
     add_data_option,
     add_model_options,
+    add_trust_options,
     at_least,
     positive_int,
     probability,
@@ -120,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     golden.add_argument("--json", action="store_true", help="with --tolerance: print the rows as JSON")
     golden.set_defaults(handler=commands.command_golden)
 
+    keygen = subcommands.add_parser("keygen", parents=[common], help="make a minisign key pair that signs model sets",
+                                    description="Write OUT/edge-digits.key (the secret key: unencrypted, mode 0600; keep it "
+                                    "off the devices) and OUT/edge-digits.pub (the public key devices trust with --trust). "
+                                    "Existing keys are never overwritten. docs/security.md.")
+    keygen.add_argument("--out", required=True, metavar="DIR", help="directory for the two key files")
+    keygen.set_defaults(handler=commands.command_keygen)
+
+    sign = subcommands.add_parser("sign", parents=[common], help="sign an export set's manifest.json (minisign-compatible)",
+                                  description="Check every file DIRECTORY/manifest.json lists, then write "
+                                  "DIRECTORY/manifest.json.minisig, a minisign signature whose trusted comment names the "
+                                  "set and its version (`minisign -V -p KEY.pub -m DIRECTORY/manifest.json` checks it); "
+                                  "a second/ set inside is signed too, as NAME/second. Signing again with the same key "
+                                  "and version gives the same bytes.")
+    sign.add_argument("directory", help="export directory holding manifest.json")
+    sign.add_argument("--key", required=True, help="secret key file from `edge-digits keygen` (or `minisign -G -W`)")
+    sign.add_argument("--set-version", type=positive_int, required=True, metavar="N",
+                      help="this set's version; devices with a version record refuse a set older than one they accepted")
+    sign.add_argument("--name", default="digits", help="the set's name in the signature (default digits)")
+    sign.set_defaults(handler=commands.command_sign)
+
     read = subcommands.add_parser("read", parents=[common], help="read handwritten digits in images")
     read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")
     read.add_argument("--json", action="store_true", help="print a JSON array of readings")
@@ -162,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=at_least(0), default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
     web.add_argument("--model", help="export directory holding digits_int8.onnx (default: $EDGE_DIGITS_EXPORT, ./export, "
                                      "then the installed package's models)")
+    add_trust_options(web)
     web.set_defaults(handler=commands.command_web)
     return parser
 

@@ -123,6 +123,24 @@ def command_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_keygen(args: argparse.Namespace) -> int:
+    from edge_digits.build.signer import write_key_pair
+
+    secret_path, public_path, public = write_key_pair(args.out)
+    print(f"wrote {secret_path} (secret: keep it off devices and out of version control)")
+    print(f"wrote {public_path}; devices trust it with --trust {public_path} or --trust {public.base64()}")
+    return 0
+
+
+def command_sign(args: argparse.Namespace) -> int:
+    from edge_digits.build.signer import read_secret_key, sign_set
+
+    key = read_secret_key(args.key)
+    for path in sign_set(args.directory, key, args.set_version, args.name):
+        print(f"wrote {path} (key {key.public.id_text}, set version {args.set_version})")
+    return 0
+
+
 def command_read(args: argparse.Namespace) -> int:
     from edge_digits.runtime.imageio import images_in, load_image
 

@@ -43,6 +43,7 @@ from edge_digits.build.provenance import (
     export_command,
     portable_path,
 )
+from edge_digits.build.signer import keep_signature_if_unchanged
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
 from edge_digits.build.writers import ExportContext
 from edge_digits.errors import EdgeDigitsError
@@ -62,9 +63,11 @@ from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.cpu import describe_machine
 from edge_digits.runtime.manifest import MANIFEST_NAME, MEASUREMENTS_NAME, package_versions, sha256_file
 from edge_digits.runtime.quiet import quiet_stderr
+from edge_digits.runtime.trust import SIGNATURE_NAME
 
 LABELS_FILE = "labels.txt"
-SET_NAMES = frozenset({row.file for row in FORMATS} | {LABELS_FILE, MANIFEST_NAME, MEASUREMENTS_NAME})  # one set
+# replaced as one set; a signature of the previous manifest is dropped unless the new manifest is the same bytes
+SET_NAMES = frozenset({row.file for row in FORMATS} | {LABELS_FILE, MANIFEST_NAME, MEASUREMENTS_NAME, SIGNATURE_NAME})
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -173,6 +176,7 @@ def export(
                         "artifacts": measured, "parity": report.to_dict()}
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
         write_json_atomic(stage.path / MEASUREMENTS_NAME, measurements)
+        keep_signature_if_unchanged(stage.out, stage.path)
         stage.commit()
     return {**manifest, "measured": measurements}
 

@@ -23,7 +23,8 @@ from edge_digits.errors import EdgeDigitsError
 from edge_digits.formats import FORMATS, Format, format_by_name
 from edge_digits.runtime.classifier import load_classifier
 from edge_digits.runtime.cpu import describe_machine, measured_on
-from edge_digits.runtime.manifest import read_manifest, verify_artifact
+from edge_digits.runtime.manifest import verify_artifact
+from edge_digits.runtime.trust import checked_manifest
 
 BATCH_SIZE = 1000
 
@@ -183,7 +184,7 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
     others = [entry for entry in artifacts_in(directory) if entry.backend != "keras"]
     if not others:
         raise EdgeDigitsError(f"{directory} holds no exported artifacts to compare; run `edge-digits export --out {directory}`")
-    manifest = read_manifest(directory)
+    manifest = checked_manifest(directory)  # signed, when trusted keys are configured
     for entry in [keras_entry, *others]:  # checksums first: a tampered file fails in a second, not after TF loads
         verify_artifact(directory / entry.file, manifest)
     mnist = load_mnist(data_path)

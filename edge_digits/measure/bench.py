@@ -28,9 +28,9 @@ from edge_digits.measure.bench_report import format_markdown, format_table, writ
 from edge_digits.options import progress
 from edge_digits.runtime.manifest import (
     package_versions,
-    read_manifest,
     verify_artifact,
 )
+from edge_digits.runtime.trust import checked_manifest
 
 Predict = Callable[[np.ndarray], np.ndarray]
 WARMUP = 50  # untimed runs before timing (allocations, lazy init, CPU caches)
@@ -228,7 +228,7 @@ def run_bench(directory: str | os.PathLike = "export", data_path: str | os.PathL
     for name, value in (("threads", threads), ("runs", runs), ("pipeline frames", pipeline_frames)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "pipeline frames" else 1):
             raise EdgeDigitsError(f"{name} must be a whole number >= {0 if name == 'pipeline frames' else 1}, got {value!r}")
-    manifest = read_manifest(directory)
+    manifest = checked_manifest(directory)  # signed, when trusted keys are configured
     mnist = load_mnist(data_path)
     images, labels = preprocess(mnist.x_test), mnist.y_test.astype(np.int64)
     rows: dict[str, dict[str, Any]] = {}
