@@ -54,8 +54,8 @@ RELEASES = {
 }
 
 
-def apt_sources(etc: Path = Path("/etc/apt")) -> list[tuple[str, list[str]]]:
-    """(URI, suites) of every enabled `deb` source: one-line .list files and deb822 .sources files."""
+def apt_sources(etc: Path = Path("/etc/apt")) -> list[tuple[str, list[str], list[str]]]:
+    """(URI, suites, components) of every enabled `deb` source: one-line .list files and deb822 .sources files."""
     files = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
     sources = []
     for path in files:
@@ -63,7 +63,7 @@ def apt_sources(etc: Path = Path("/etc/apt")) -> list[tuple[str, list[str]]]:
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()  # drop [options]
                 if len(words) >= 3 and words[0] == "deb":
-                    sources.append((words[1], [words[2]]))
+                    sources.append((words[1], [words[2]], words[3:]))
     for path in sorted((etc / "sources.list.d").glob("*.sources")):
         for paragraph in re.split(r"\n\s*\n", path.read_text(encoding="utf-8", errors="replace")):
             fields = {}
@@ -72,14 +72,16 @@ def apt_sources(etc: Path = Path("/etc/apt")) -> list[tuple[str, list[str]]]:
                     key, _, value = line.partition(":")
                     fields[key.strip().lower()] = value.split()
             if "deb" in fields.get("types", []) and fields.get("enabled", ["yes"])[0].lower() != "no":
-                sources.extend((uri, fields.get("suites", [])) for uri in fields.get("uris", []))
+                sources.extend((uri, fields.get("suites", []), fields.get("components", [])) for uri in fields.get("uris", []))
     return sources
 
 
 def debian_mirror(etc: Path = Path("/etc/apt")) -> str:
-    """The host's Debian archive (not its security archive), as its apt sources name it; CheckFailed without one."""
-    for uri, suites in apt_sources(etc):
-        if any(suite.split("-")[0] in DEBIAN_SUITES and not suite.endswith("-security") for suite in suites):
+    """The host's Debian archive (a release suite with the `main` component, not the security archive), as its apt
+    sources name it; CheckFailed without one. Vendors' repositories named after a release carry no `main`."""
+    for uri, suites, components in apt_sources(etc):
+        if "main" in components and any(suite.split("-")[0] in DEBIAN_SUITES and not suite.endswith("-security")
+                                        for suite in suites):
             return uri.rstrip("/")
     raise CheckFailed(f"no Debian archive among the host's apt sources ({etc}/sources.list*): the emulated targets "
                       "take qemu-user from bookworm-backports and arm64 roots from that archive")
