@@ -236,20 +236,19 @@ static float area_weight(const AreaSpan *span, int k) {
 
 /* Shrink by averaging the source area under each target pixel (OpenCV INTER_AREA) into a <= 20x20 plane. */
 static void resize_area(const Plane *src, float *out, int width, int height) {
-    AreaSpan columns[DIGIT_BOX], rows[DIGIT_BOX];
-    for (int x = 0; x < width; x++) columns[x] = area_span(src->width, width, x);
-    for (int y = 0; y < height; y++) rows[y] = area_span(src->height, height, y);
     for (int y = 0; y < height; y++) {
+        AreaSpan rows = area_span(src->height, height, y);
         for (int x = 0; x < width; x++) {
+            AreaSpan columns = area_span(src->width, width, x);  /* recomputed: a few flops, no stack arrays */
             float sum = 0.0f;
-            for (int ky = 0; ky < rows[y].count; ky++) {
-                const float *line = src->data + (rows[y].first + ky) * src->width;
+            for (int ky = 0; ky < rows.count; ky++) {
+                const float *line = src->data + (rows.first + ky) * src->width;
                 float row = 0.0f;
-                for (int kx = 0; kx < columns[x].count; kx++) {
-                    float term = line[columns[x].first + kx] * area_weight(&columns[x], kx);
+                for (int kx = 0; kx < columns.count; kx++) {
+                    float term = line[columns.first + kx] * area_weight(&columns, kx);
                     row += term;
                 }
-                float weighted = row * area_weight(&rows[y], ky);
+                float weighted = row * area_weight(&rows, ky);
                 sum += weighted;
             }
             out[y * width + x] = sum;

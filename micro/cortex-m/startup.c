@@ -2,14 +2,17 @@
  *
  * The vector table's first two words are the initial stack pointer and the reset handler; the reset handler
  * turns the FPU on (CP10 and CP11 full access), copies .data, clears .bss, opens newlib's semihosting
- * streams (stdin, stdout on the host) and calls main; exit() reports main's status to qemu.
+ * streams (stdin, stdout on the host) when built with -DSEMIHOSTING, and calls main; exit() reports main's
+ * status to qemu. The footprint images (Makefile) use it without semihosting.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
 extern uint32_t __data_load__, __data_start__, __data_end__, __bss_start__, __bss_end__, __stack_top__;
 extern int main(void);
+#ifdef SEMIHOSTING
 extern void initialise_monitor_handles(void);
+#endif
 
 void reset_handler(void) {
     volatile uint32_t *cpacr = (volatile uint32_t *)0xE000ED88u;
@@ -18,7 +21,9 @@ void reset_handler(void) {
     uint32_t *source = &__data_load__;
     for (uint32_t *target = &__data_start__; target < &__data_end__;) *target++ = *source++;
     for (uint32_t *target = &__bss_start__; target < &__bss_end__;) *target++ = 0;
+#ifdef SEMIHOSTING
     initialise_monitor_handles();
+#endif
     exit(main());
 }
 
