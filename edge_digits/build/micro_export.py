@@ -257,9 +257,12 @@ def checked_micro_set(export_dir: Path) -> tuple[bytes, int]:
     return model, int(manifest["arena"]["shipped_bytes"])
 
 
-def micro_parity_row(export_dir: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> ParityRow:
+def micro_parity_row(export_dir: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray | None) -> ParityRow:
     """The TFLM interpreter on `images` (float [0, 1]) with the shipped arena, against digits_int8.tflite's
-    probabilities `reference` (LiteRT as the runtime loads it)."""
+    probabilities `reference` (LiteRT as the runtime loads it; None when the set has no int8 TFLite)."""
+    if reference is None:
+        raise EdgeDigitsError(f"{export_dir} has a {MICRO_DIR}/ set but no {source_model_path(export_dir).name} to check it "
+                              "against; re-export with --int8")
     model, arena = checked_micro_set(export_dir)
     pixels = np.rint(np.asarray(images, np.float32).reshape(-1, 28, 28) * 255).astype(np.uint8)
     return _row(compare(micro_model.micro_predict(model, arena, pixels), reference, labels), len(labels))

@@ -4,6 +4,7 @@ Artifacts are found through formats.FORMATS and loaded with runtime.load_classif
 code users run, so a broken runtime path fails parity too. Thresholds live in THRESHOLDS only.
 A model with RGB input (Format.input_channels 3) gets the gray test images replicated to R, G and B
 by its classifier and is held to the int8 pair threshold against the int8 TFLite as well as Keras.
+A micro/ set (micro_export.py) adds one row: the TFLM interpreter against the int8 TFLite, same threshold.
 """
 
 from __future__ import annotations
@@ -183,7 +184,12 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
         classifier = load_classifier(directory / entry.file, backend=entry.backend, verify=True)
         with quiet_stderr(replay=False):  # LiteRT prints a delegate banner on first invoke
             predictions[entry.name] = predict_in_batches(classifier.predict, images)
-    return build_report(predictions, labels, directory=str(directory))
+    report = build_report(predictions, labels, directory=str(directory))
+    from edge_digits.build import micro_export  # it imports this module; TFLM loads only for a micro set
+
+    if (directory / micro_export.MICRO_DIR).is_dir():  # the TFLM interpreter against the int8 TFLite
+        report.rows.append(micro_export.micro_parity_row(directory, images, labels, predictions.get("tflite-int8")))
+    return report
 
 
 def format_table(report: ParityReport) -> str:
