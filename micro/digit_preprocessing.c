@@ -6,6 +6,14 @@
  */
 #include "digit_preprocessing.h"
 
+/* Every multiply and add rounds on its own, as in Kotlin and numpy: GNU C modes (Arduino's -std=gnu11, say)
+ * would otherwise let GCC fuse a * b + c into one rounding on FPUs with fused multiply-add. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>

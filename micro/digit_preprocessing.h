@@ -4,8 +4,8 @@
  * into 20x20 keeping its aspect ratio, its centre of mass at (14, 14)): the same algorithm, step for step,
  * as DigitPreprocessing.kt in docs/mobile.md, checked byte for byte against export/golden_vectors.json.
  * No malloc: every buffer lives in a DigitWorkspace the caller declares (static or global, not on a small
- * stack). Compile in a standard C mode (-std=c99 or later): GNU modes let the compiler fuse a * b + c into
- * one rounding, which moves a few bytes by one grey level (docs/microcontrollers.md).
+ * stack). The .c file keeps GCC and Clang from fusing multiply-adds, whatever the C mode, so the bytes
+ * match the golden vectors on any FPU (docs/microcontrollers.md).
  */
 #ifndef DIGIT_PREPROCESSING_H
 #define DIGIT_PREPROCESSING_H
