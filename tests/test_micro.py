@@ -204,6 +204,31 @@ def test_a_changed_c_preprocessing_fails_the_golden_check(golden, tmp_path):
     assert "hairline" in failed and len(failed) >= 3, failed  # the thin strokes the stroke fix thickens
 
 
+@pytest.mark.slow
+def test_c_preprocessing_is_within_one_grey_level_of_the_reader_on_the_mnist_test_digits(mnist, tmp_path):
+    """Beyond the 36 golden cases: all 10,000 test digits as stored (light, 28x28) and printed dark on noisy paper
+    (56x56), through the C port and through the reader's OpenCV normalization (docs/microcontrollers.md)."""
+    require_tools("cc", "make")
+    from edge_digits.measure.golden import to_bytes
+    from edge_digits.measure.port_tolerance import rendered
+    from edge_digits.runtime import normalize
+
+    make("host", tmp_path)
+    for rendering in ("mnist-28", "paper-56"):
+        rng = np.random.default_rng(0)
+        crops = [rendered(digit, rendering, rng) for digit in mnist.x_test]
+        lines = "".join(f"{crop.shape[1]} {crop.shape[0]} {'dark' if dark else 'light'} {crop.tobytes().hex()}\n"
+                        for crop, dark in crops)
+        ran = subprocess.run([str(tmp_path / "golden_harness")], input=lines, capture_output=True, text=True, timeout=300)
+        ported = np.stack([np.frombuffer(bytes.fromhex(pixels), np.uint8) for pixels in ran.stdout.split()[1::2]])
+        reader = np.stack([to_bytes(normalize.normalize_crop(crop, ink="dark" if dark else "light")).ravel()
+                           for crop, dark in crops])
+        difference = np.abs(ported.astype(np.int16) - reader)
+        print(f"{rendering}: {int(np.sum(difference.max(axis=1) > 0))} of {len(crops)} digits differ, "
+              f"{int(np.sum(difference > 0))} bytes, by at most {int(difference.max())}")
+        assert difference.max() <= 1 and np.mean(difference > 0) < 1e-4
+
+
 API_CHECK = r"""
 #include <stdio.h>
 #include <string.h>

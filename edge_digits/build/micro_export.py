@@ -46,6 +46,7 @@ class MicroExport:
 
     manifest: dict[str, Any]
     litert_default: ParityRow
+    litert_default_identical: int  # digits whose 10 outputs equal LiteRT's default ones exactly
 
 
 def source_model_path(export_dir: Path) -> Path:
@@ -76,7 +77,7 @@ def export_micro(export_dir: str | os.PathLike = "export", data_path: str | os.P
         micro = micro_model.micro_predict(model, arena, pixels)
         reference = micro_model.litert_reference_predict(int8_bytes, pixels)
         exact = compare(micro, reference, labels)
-        default = _default_litert_row(source, micro, pixels, labels)
+        default, default_identical = _default_litert_row(source, micro, pixels, labels)
         if not (_passes(exact) and default.passed):
             raise EdgeDigitsError(f"TFLM parity failed (agreement {exact['agreement']:.2%} with LiteRT's reference "
                                   f"kernels, {default.agreement:.2%} with its default ones; needs {THRESHOLD.describe()}); "
@@ -118,7 +119,7 @@ def export_micro(export_dir: str | os.PathLike = "export", data_path: str | os.P
         }
         write_json_atomic(stage.path / MANIFEST_NAME, manifest)
         stage.commit()
-    return MicroExport(manifest, default)
+    return MicroExport(manifest, default, default_identical)
 
 
 def _passes(metrics: dict[str, float]) -> bool:
@@ -131,12 +132,13 @@ def _row(metrics: dict[str, float], count: int) -> ParityRow:
                      threshold=THRESHOLD.describe(), passed=_passes(metrics), **metrics)
 
 
-def _default_litert_row(source: Path, micro: np.ndarray, pixels: np.ndarray, labels: np.ndarray) -> ParityRow:
-    """TFLM against digits_int8.tflite as the runtime loads it (LiteRT's default kernels)."""
+def _default_litert_row(source: Path, micro: np.ndarray, pixels: np.ndarray, labels: np.ndarray) -> tuple[ParityRow, int]:
+    """TFLM against digits_int8.tflite as the runtime loads it (LiteRT's default kernels), and how many
+    digits get exactly the same outputs."""
     with quiet_stderr(replay=False):
         classifier = load_classifier(source, backend="tflite", verify=False)
         reference = predict_in_batches(classifier.predict, preprocess(pixels))
-    return _row(compare(micro, reference, labels), len(labels))
+    return _row(compare(micro, reference, labels), len(labels)), int(np.sum(np.all(micro == reference, axis=1)))
 
 
 def _record(path: Path, description: str) -> dict[str, Any]:
@@ -277,6 +279,7 @@ def summary(result: MicroExport, out: Path) -> str:
         f"arena: minimum {arena['minimum_bytes']} bytes, shipped {arena['shipped_bytes']}",
         f"TFLM vs LiteRT reference kernels: agree {exact['agreement']:.2%}, identical {exact['identical_outputs']} of "
         f"{exact['count']}, max|dp| {exact['max_abs_dp']:.2e}, accuracy {exact['accuracy']:.2%}",
-        f"TFLM vs LiteRT default kernels (this machine): agree {default.agreement:.2%}, max|dp| {default.max_abs_dp:.2e}",
+        f"TFLM vs LiteRT default kernels (this machine): agree {default.agreement:.2%}, identical "
+        f"{result.litert_default_identical} of {default.count}, max|dp| {default.max_abs_dp:.2e}",
         f"wrote {out / MICRO_DIR / MANIFEST_NAME}",
     ])

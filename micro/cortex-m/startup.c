@@ -36,7 +36,8 @@ static void halt(void) {
     }
 }
 
-__attribute__((section(".vectors"), used)) const void *const vectors[16] = {
-    &__stack_top__, (const void *)reset_handler, (const void *)halt, (const void *)halt,
-    (const void *)halt, (const void *)halt, (const void *)halt,
+/* The stack's top and the handlers as addresses: entries 0 (initial SP), 1 (reset), 2..6 (NMI, faults). */
+__attribute__((section(".vectors"), used)) const uintptr_t vectors[16] = {
+    (uintptr_t)&__stack_top__, (uintptr_t)reset_handler, (uintptr_t)halt, (uintptr_t)halt,
+    (uintptr_t)halt, (uintptr_t)halt, (uintptr_t)halt,
 };
