@@ -3,7 +3,8 @@
 `micro_model_bytes` turns digits_int8.tflite (uint8 pixels in, float32 probabilities out) into the MCU model:
 the same graph without its last op, the float Dequantize, so the output is the int8 softmax (scale 1/256,
 zero point -128) and no float kernel is needed; the TFLite Model Metadata, which describes a float output,
-is dropped, and the weights are laid out 16-byte aligned. The TFLM interpreter comes from the `tflite-micro` package (the "micro" extra).
+is dropped, and the weights are laid out 16-byte aligned. The TFLM interpreter comes from the `tflite-micro`
+package (the "micro" extra).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.runtime.quiet import quiet_stderr
 
+REEXPORT = "re-export it with `edge-digits export --int8`"
 MICRO_EXTRA_HINT = "the TFLM interpreter is missing: pip install 'edge-digits[micro]' (the tflite-micro package)"
 DROPPED_METADATA = (b"TFLITE_METADATA",)  # describes the float output the MCU model no longer has
 ARENA_SEARCH_LIMIT = 1 << 20  # a model needing more than 1 MiB of arena is not for a microcontroller
@@ -52,18 +54,19 @@ def micro_model_bytes(int8_model: bytes) -> bytes:
         raise EdgeDigitsError(f"expected a model with one subgraph, found {len(model.subgraphs)}")
     graph = model.subgraphs[0]
     last = graph.operators[-1]
-    if _operator_name(schema, model.operatorCodes[last.opcodeIndex]) != "DEQUANTIZE" or list(graph.outputs) != [last.outputs[0]]:
-        raise EdgeDigitsError("expected digits_int8.tflite to end in one Dequantize op giving the float output; "
-                              "re-export it with `edge-digits export --int8`")
+    ends_in_dequantize = _operator_name(schema, model.operatorCodes[last.opcodeIndex]) == "DEQUANTIZE"
+    if not ends_in_dequantize or list(graph.outputs) != [last.outputs[0]]:
+        raise EdgeDigitsError(f"expected digits_int8.tflite to end in one Dequantize op giving the float output; {REEXPORT}")
     quantized, dropped = int(last.inputs[0]), int(last.outputs[0])
     if graph.tensors[quantized].type != schema.TensorType.INT8:
-        raise EdgeDigitsError("the tensor before the final Dequantize is not int8; re-export with `edge-digits export --int8`")
+        raise EdgeDigitsError(f"the tensor before the final Dequantize is not int8; {REEXPORT}")
     graph.operators.pop()
     graph.outputs = np.array([quantized], dtype=np.int32)
     if dropped != len(graph.tensors) - 1:
-        raise EdgeDigitsError("expected the float output to be the model's last tensor; re-export with `edge-digits export --int8`")
+        raise EdgeDigitsError(f"expected the float output to be the model's last tensor; {REEXPORT}")
     graph.tensors.pop()
-    if all(operator.opcodeIndex != last.opcodeIndex for operator in graph.operators) and last.opcodeIndex == len(model.operatorCodes) - 1:
+    still_used = any(operator.opcodeIndex == last.opcodeIndex for operator in graph.operators)
+    if not still_used and last.opcodeIndex == len(model.operatorCodes) - 1:  # an unused code elsewhere is harmless
         model.operatorCodes.pop()
     for signature in model.signatureDefs or []:
         for output in signature.outputs:
@@ -129,7 +132,9 @@ def cmsis_nn_scratch_bytes(model_bytes: bytes) -> int:
     graph, largest = model.subgraphs[0], 0
     for operator in graph.operators:
         name = _operator_name(schema, model.operatorCodes[operator.opcodeIndex])
-        filter_shape = [int(n) for n in graph.tensors[operator.inputs[1]].shape] if name in ("CONV_2D", "DEPTHWISE_CONV_2D") else None
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            continue
+        filter_shape = [int(n) for n in graph.tensors[operator.inputs[1]].shape]
         if name == "CONV_2D" and filter_shape[1] * filter_shape[2] > 1:
             largest = max(largest, 2 * filter_shape[1] * filter_shape[2] * filter_shape[3] * 2)
         elif name == "DEPTHWISE_CONV_2D":
