@@ -158,6 +158,15 @@ def test_micro_parity_row_agrees_with_litert(mnist):
 
 
 @pytest.mark.slow
+def test_parity_command_checks_the_micro_set(mnist_path):
+    require_tflite_micro()
+    result = run_cli("parity", str(EXPORT_DIR), "--limit", "300", "--data", str(mnist_path))
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith(micro_export.PAIR))
+    assert row.split()[-1] == "PASS" and "agree>=99.9%" in row
+
+
+@pytest.mark.slow
 def test_export_micro_rewrites_the_shipped_set_byte_for_byte(tmp_path, mnist_path):
     require_tflite_micro()
     out = tmp_path / "export"
