@@ -88,6 +88,18 @@ def test_micro_set_matches_its_manifest_and_the_int8_model_beside_it():
         assert f"//   {line}" in header and line.replace("resolver.", "(resolver).") in header
 
 
+def test_docs_quote_the_shipped_set():
+    """docs/microcontrollers.md and README state the model size and arena of export/micro/ (re-export: update them)."""
+    manifest = read_manifest(MICRO_SET)
+    model_bytes = (MICRO_SET / micro_export.MODEL_FILE).stat().st_size
+    docs, readme = (REPO / "docs" / "microcontrollers.md").read_text(), (REPO / "README.md").read_text()
+    for figure in (model_bytes, manifest["arena"]["minimum_bytes"], manifest["arena"]["shipped_bytes"],
+                   manifest["arena"]["cmsis_nn_scratch_bytes"]):
+        assert f"{figure:,}" in docs, figure
+    assert f"{model_bytes:,} bytes" in readme
+    assert f"ops ({len(manifest['model']['operators'])})" in docs
+
+
 def test_a_changed_array_or_source_model_is_refused(tmp_path):
     copy = tmp_path / "export"
     (copy / micro_export.MICRO_DIR).mkdir(parents=True)
