@@ -43,7 +43,8 @@ enum {
     DIGIT_OK = 0,            /* out holds a digit */
     DIGIT_BLANK = 1,         /* no ink (contrast under 5% of the range): out is 784 zeros; do not classify it */
     DIGIT_BAD_ARGUMENT = -1, /* a NULL pointer, a size under 1, or a stride under the width: out untouched */
-    DIGIT_TOO_LARGE = -2     /* width or height above DIGIT_MAX_SIDE: out untouched */
+    DIGIT_TOO_LARGE = -2     /* width or height above DIGIT_MAX_SIDE: out untouched (a buffer found too small
+                              * later, which the padding bound rules out, leaves out all zeros) */
 };
 
 /* Normalize one digit's gray crop, row by row from the top-left: `stride` bytes from one row to the next
