@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
     export.add_argument("--keep-failing", action="store_true", help="write the new set even when it fails parity "
                         "(the manifest records the failure; the exit code is still 1)")
+    export.add_argument("--micro", action="store_true", help="write OUT/micro/, the TensorFlow Lite for Microcontrollers "
+                        "set, from OUT/digits_int8.tflite (after the export with --int8; alone, only that step; "
+                        "needs the micro extra; docs/microcontrollers.md)")
     export.set_defaults(handler=commands.command_export)
 
     parity = subcommands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")

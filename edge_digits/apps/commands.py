@@ -66,6 +66,10 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
+    if args.micro and not args.int8:  # only derive OUT/micro/ from the existing OUT/digits_int8.tflite
+        if args.fp16 or args.model or args.keep_failing:
+            raise EdgeDigitsError("--micro alone derives OUT/micro/ from an existing export; add --int8 to export first")
+        return command_export_micro(args)
     from edge_digits.build.exporter import (  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
         export,
         summary,
@@ -80,6 +84,16 @@ def command_export(args: argparse.Namespace) -> int:
     if not manifest["parity"]["passed"]:
         print(f"{PROGRAM}: error: parity failed; the failing set was kept because of --keep-failing", file=sys.stderr)
         return 1
+    return command_export_micro(args) if args.micro else 0
+
+
+def command_export_micro(args: argparse.Namespace) -> int:
+    from edge_digits.build.micro_export import export_micro, summary
+
+    started = time.monotonic()
+    result = export_micro(args.out, data_path=args.data)
+    print(summary(result, Path(args.out)))
+    print(f"micro set written in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -6,6 +6,7 @@ A model with RGB input (Format.input_channels 3) gets the gray test images repli
 by its classifier and is held to the int8 pair threshold against the int8 TFLite as well as Keras.
 Beside the measured pairs, every int8 ONNX model must carry a host-independent proof (build/saturation.py) that
 its integer kernels cannot saturate on any x86 CPU: a measurement on one CPU cannot see another CPU's bug.
+A micro/ set (micro_export.py) adds one row: the TFLM interpreter against the int8 TFLite, same threshold.
 """
 
 from __future__ import annotations
@@ -199,7 +200,12 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
         classifier = load_classifier(directory / entry.file, backend=entry.backend, verify=True)
         with quiet_stderr(replay=False):  # LiteRT prints a delegate banner on first invoke
             predictions[entry.name] = predict_in_batches(classifier.predict, images)
-    return build_report(predictions, labels, directory=str(directory), proofs=saturation_proofs(directory))
+    report = build_report(predictions, labels, directory=str(directory), proofs=saturation_proofs(directory))
+    from edge_digits.build import micro_export  # it imports this module; TFLM loads only for a micro set
+
+    if (directory / micro_export.MICRO_DIR).is_dir():  # the TFLM interpreter against the int8 TFLite
+        report.rows.append(micro_export.micro_parity_row(directory, images, labels, predictions.get("tflite-int8")))
+    return report
 
 
 def format_table(report: ParityReport) -> str:
