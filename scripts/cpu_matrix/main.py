@@ -108,14 +108,13 @@ def probe(interpreter: list, project: Path, images: Path, digits: Path, counts: 
     # read runs the packaged fp32 ONNX model (the reader's default), the camera demo the packaged int8 LiteRT model
     int8 = project / "edge_digits" / "export" / "digits_int8.tflite"
     camera = run([*script, "camera", "--headless", "--model", int8, "--source", images], cwd=workdir, env=environment)
-    second = run([*interpreter, PROBE, "second", *files], cwd=workdir, env=environment)
     outputs = workdir / f"models-{os.getpid()}-{time.monotonic_ns()}.npz"
-    report = json.loads(run([*interpreter, PROBE, "models", digits, outputs, counts["first"], counts["second"]],
+    report = json.loads(run([*interpreter, PROBE, digits, outputs, counts["first"], counts["second"], *files],
                             cwd=workdir, env=environment).stdout)
     with np.load(outputs) as saved:
         models = {key: saved[key] for key in saved.files}
     return {"read": json.loads(read.stdout), "camera": [json.loads(line) for line in camera.stdout.splitlines()],
-            "second": json.loads(second.stdout), "models": models, **report}
+            "models": models, **report}
 
 
 def interpreter_for(target: Target, qemu: dict[str, Path], cache: Path, wheel: Path, mirror: str | None,
@@ -189,7 +188,8 @@ def report(results: dict, names: list[str], native: dict, labels: np.ndarray, co
             try:
                 box, confidence, count = compare_readings(answers, native, name)
                 log(f"{name} ({paths[name]}): {count} readings equal native texts; largest box difference {box[0]} px "
-                    f"({box[1]}), confidence {confidence[0]:.4f} ({confidence[1]}); {seconds:.0f} s")
+                    f"({box[1]}), confidence {confidence[0]:.4f} ({confidence[1]}); {seconds:.0f} s, of which "
+                    f"{sum(answers['seconds'].values()):.0f} s running the models")
             except CheckFailed as error:
                 readings[name] = "FAIL"
                 failures.append(str(error))

@@ -1,11 +1,12 @@
 """What runs on each target, with the installed wheel and the runtime tier only (no TensorFlow):
 
-  probe.py models DIGITS.npz OUT.npz FIRST SECOND   every shipped model of the package's export/ (on the first
-                                                   FIRST digits) and export/second/ (on the first SECOND) -> OUT.npz
-  probe.py second IMAGE...                         which second model the default reader loads, its threshold, and
-                                                   the first model's confidence of every digit it was offered
+  probe.py DIGITS.npz OUT.npz FIRST SECOND IMAGE...
 
-Both print one JSON line, with the CPU and instruction-set path the target reports.
+writes the probabilities of every shipped model of the package's export/ (on the first FIRST digits) and
+export/second/ (on the first SECOND) to OUT.npz, and prints one JSON line: the CPU and instruction-set path the
+target reports, each model's seconds, and which second model the default reader loads for IMAGE..., its threshold
+and the first model's confidence of every digit it was offered. (One process: under emulation every Python start
+costs tens of seconds.)
 """
 
 from __future__ import annotations
@@ -71,18 +72,15 @@ def run_second(images: list[str]) -> dict:
         reader.read(load_image(name))
     model = None if opinion is None else Path(opinion.model.path)
     return {"model": None if model is None else "/".join(model.parts[-3:]),
-            "below": None if opinion is None else opinion.below, "first": first, "measured_on": measured_on()}
+            "below": None if opinion is None else opinion.below, "first": first}
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["models"] and len(argv) == 5:
-        report = run_models(Path(argv[1]), Path(argv[2]), {"first": int(argv[3]), "second": int(argv[4])})
-    elif argv[:1] == ["second"]:
-        report = run_second(argv[1:])
-    else:
+    if len(argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    print(json.dumps(report))
+    report = run_models(Path(argv[0]), Path(argv[1]), {"first": int(argv[2]), "second": int(argv[3])})
+    print(json.dumps({**report, "second": run_second(argv[4:])}))
     return 0
 
 
