@@ -32,7 +32,6 @@ export function ellipse(size) {
   return offsets;
 }
 
-export const SQUARE3 = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [dx, dy]));
 
 /** Erosion with a kernel symmetric in each row (ellipses, squares) given as [dx, dy] offsets; outside
  *  pixels never win (OpenCV's default border). Row minima over [x - k, x + k] grow one k at a time. */

@@ -5,10 +5,12 @@
 import { argsort, components, dilate, ellipse, erode, filterInteger, gaussian3, plane, pyRound } from "./image.js";
 import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
+import { inkAndOutline } from "./normalize.js";
 import { splitProposals, toImage } from "./split.js";
+import { strayMarks } from "./strays.js";
 
 const WORK_MAX_SIDE = 1024, COARSE_SIDE = 320, MIN_DIGIT = 28, TARGET_DIGIT = 40, SMALL_DIGIT = 20;
-const UPSCALED_SIDE = 2048, BACKGROUND_SIDE = 128, SPLIT_WIDE = 1.4, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
+const UPSCALED_SIDE = 2048, BACKGROUND_SIDE = 128, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
 const FAINT_RULES = 0.5, HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
 
 const mapPlanes = (image, f) => image.map(f);
@@ -268,12 +270,20 @@ export function findCandidates(image) {
   if (!groups.length) return [];
   const typicalWidth = weightedMedian(boxes.map((b) => b[2]), areas);
   const typicalAspect = weightedMedian(boxes.map((b) => b[2] / b[3]), areas);
-  return groups.map((group, index) => {
+  const masks = groups.map((group, index) => groupMask(blobs.labels, blobs.width, boxes[index], group));
+  const several = groups.length > 1;
+  const stray = several ? strayMarks(boxes, areas, (index) => inkAndOutline(masks[index])[1]) : [];
+  const candidates = [];
+  groups.forEach((group, index) => {
+    if (stray[index]) return;
     const [x, y, w, h] = boxes[index];
-    const mask = groupMask(blobs.labels, blobs.width, boxes[index], group);
-    const wide = Math.min(w / Math.max(typicalWidth, 1), w / h / Math.max(typicalAspect, 1e-3));
+    const mask = masks[index];
+    // wider than usual both absolutely and for its height; or, beside other blobs, wider than a digit of the typical height can be
+    let wide = Math.min(w / Math.max(typicalWidth, 1), w / h / Math.max(typicalAspect, 1e-3));
+    if (several) wide = Math.max(wide, w / (DIGIT_ASPECT * Math.max(blobs.typical, h)));
     const candidate = { box: toImage(boxes[index], blobs.scale), mask, wide, splits: [], splitCosts: [] };
-    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], w / typicalWidth, blobs.scale));
-    return candidate;
+    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], Math.max(wide, w / typicalWidth), blobs.scale));
+    candidates.push(candidate);
   });
+  return candidates;
 }
