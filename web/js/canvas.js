@@ -10,16 +10,24 @@ export const CROP_SIDE = 256, MIN_SIDE = 4;
 /** RGBA ImageData -> planes: transparent areas composited on white (imageio.as_uint8); gray when R = G = B. */
 export function fromImageData({ width, height, data }) {
   const count = width * height;
-  const channels = [new Uint8Array(count), new Uint8Array(count), new Uint8Array(count)];
-  let gray = true;
-  for (let i = 0; i < count; i++) {
-    const alpha = data[4 * i + 3];
-    for (let c = 0; c < 3; c++) {
-      channels[c][i] = alpha === 255 ? data[4 * i + c] : Math.floor((data[4 * i + c] * alpha) / 255 + 255 * (1 - alpha / 255) + 0.5);
-    }
-    if (gray && (channels[0][i] !== channels[1][i] || channels[1][i] !== channels[2][i])) gray = false;
+  const red = new Uint8Array(count), green = new Uint8Array(count), blue = new Uint8Array(count);
+  let gray = true, opaque = true;
+  for (let i = 0, j = 0; i < count; i++, j += 4) {
+    const r = data[j], g = data[j + 1], b = data[j + 2];
+    red[i] = r; green[i] = g; blue[i] = b;
+    if (data[j + 3] !== 255) opaque = false;
+    else if (r !== g || g !== b) gray = false;
   }
-  return (gray ? [channels[0]] : channels).map((values) => plane(width, height, values));
+  const channels = [red, green, blue];
+  if (!opaque) {  // composite on white, then look again for colour
+    gray = true;
+    for (let i = 0; i < count; i++) {
+      const alpha = data[4 * i + 3];
+      if (alpha !== 255) for (let c = 0; c < 3; c++) channels[c][i] = Math.floor((data[4 * i + c] * alpha) / 255 + 255 * (1 - alpha / 255) + 0.5);
+      if (gray && (red[i] !== green[i] || green[i] !== blue[i])) gray = false;
+    }
+  }
+  return (gray ? [red] : channels).map((values) => plane(width, height, values));
 }
 
 /** OpenCV's gray conversion (fixed point, as cv2.COLOR_BGR2GRAY) of a planes image. */

@@ -3,8 +3,8 @@
 import { plane, saturate } from "./image.js";
 
 function finish(out, values, uint8) {
-  if (uint8) for (let i = 0; i < values.length; i++) out[i] = saturate(values[i]);
-  else out.set(values);
+  if (!uint8) out.set(values);
+  else for (let i = 0; i < values.length; i++) { const v = values[i]; out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v); }
   return out;
 }
 
@@ -17,30 +17,73 @@ function flatten(taps) {
   return { starts, indices, weights };
 }
 
-/** A separable resize: column taps along each row, then row taps down each column. */
-function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
+/** The column taps applied along every row of `source`: Float64Array of height x newWidth. */
+function alongRows(source, newWidth, cols) {
+  return (source.data instanceof Uint8Array ? alongByteRows : alongFloatRows)(source, newWidth, cols);
+}
+
+// alongRows for uint8 and for float planes: two copies of one loop, so each stays monomorphic in the JIT
+function alongByteRows(source, newWidth, cols) {
   const { width, height, data } = source;
-  const uint8 = data instanceof Uint8Array;
-  const cols = flatten(columnTaps), rowsTaps = flatten(rowTaps);
   const rows = new Float64Array(newWidth * height);
+  const { starts, indices, weights } = cols;
   for (let y = 0; y < height; y++) {
     const base = y * width, outBase = y * newWidth;
     for (let x = 0; x < newWidth; x++) {
       let sum = 0;
-      for (let k = cols.starts[x]; k < cols.starts[x + 1]; k++) sum += cols.weights[k] * data[base + cols.indices[k]];
+      for (let k = starts[x]; k < starts[x + 1]; k++) sum += weights[k] * data[base + indices[k]];
       rows[outBase + x] = sum;
     }
   }
-  const values = new Float64Array(newWidth * newHeight);
-  for (let y = 0; y < newHeight; y++) {
-    const outBase = y * newWidth;
-    for (let k = rowsTaps.starts[y]; k < rowsTaps.starts[y + 1]; k++) {
-      const base = rowsTaps.indices[k] * newWidth, weight = rowsTaps.weights[k];
-      for (let x = 0; x < newWidth; x++) values[outBase + x] += weight * rows[base + x];
+  return rows;
+}
+
+function alongFloatRows(source, newWidth, cols) {
+  const { width, height, data } = source;
+  const rows = new Float64Array(newWidth * height);
+  const { starts, indices, weights } = cols;
+  for (let y = 0; y < height; y++) {
+    const base = y * width, outBase = y * newWidth;
+    for (let x = 0; x < newWidth; x++) {
+      let sum = 0;
+      for (let k = starts[x]; k < starts[x + 1]; k++) sum += weights[k] * data[base + indices[k]];
+      rows[outBase + x] = sum;
     }
   }
+  return rows;
+}
+
+/** Output row y of a separable resize (row taps down the columns of `rows`) into values[at..at + newWidth). */
+function downColumns(rows, newWidth, rowTaps, y, values, at) {
+  const { starts, indices, weights } = rowTaps;
+  values.fill(0, at, at + newWidth);
+  for (let k = starts[y]; k < starts[y + 1]; k++) {
+    const base = indices[k] * newWidth, weight = weights[k];
+    for (let x = 0; x < newWidth; x++) values[at + x] += weight * rows[base + x];
+  }
+}
+
+/** A separable resize: column taps along each row, then row taps down each column. */
+function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
+  const uint8 = source.data instanceof Uint8Array;
+  const rows = alongRows(source, newWidth, flatten(columnTaps)), down = flatten(rowTaps);
+  const values = new Float64Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight; y++) downColumns(rows, newWidth, down, y, values, y * newWidth);
   const out = uint8 ? new Uint8Array(values.length) : new Float32Array(values.length);
   return plane(newWidth, newHeight, finish(out, values, uint8));
+}
+
+/** cv2.resize INTER_LINEAR of a uint8 plane, one output row at a time: the returned function fills
+ *  `out` (Uint8Array of newWidth) with row y, equal to resizeLinear's row y (for upsampling a background
+ *  without holding the full-size image). */
+export function linearRowsOf(source, newWidth, newHeight) {
+  const rows = alongRows(source, newWidth, flatten(linearTaps(source.width, newWidth)));
+  const down = flatten(linearTaps(source.height, newHeight));
+  const values = new Float64Array(newWidth);
+  return (y, out) => {
+    downColumns(rows, newWidth, down, y, values, 0);
+    finish(out, values, true);
+  };
 }
 
 function linearTaps(size, newSize) {
@@ -114,6 +157,7 @@ export function resizeArea(source, newWidth, newHeight) {
 function blockMean(source, factor) {
   const { width, data } = source;
   const newWidth = width / factor, newHeight = source.height / factor;
+  if (data instanceof Uint8Array) return plane(newWidth, newHeight, blockMeanBytes(data, width, newWidth, newHeight, factor));
   const sums = new Float64Array(newWidth * newHeight);
   for (let y = 0; y < newHeight * factor; y++) {
     const out = Math.floor(y / factor) * newWidth;
@@ -124,11 +168,28 @@ function blockMean(source, factor) {
       sums[out + block] += sum;
     }
   }
-  const area = factor * factor;
-  const uint8 = data instanceof Uint8Array;
-  const out = uint8 ? new Uint8Array(sums.length) : new Float32Array(sums.length);
-  for (let i = 0; i < sums.length; i++) out[i] = uint8 ? saturate(sums[i] / area) : sums[i] / area;
-  return plane(newWidth, newHeight, out);
+  return plane(newWidth, newHeight, Float32Array.from(sums, (sum) => sum / (factor * factor)));
+}
+
+/** blockMean of uint8 data: exact integer sums, rounded means. */
+function blockMeanBytes(data, width, newWidth, newHeight, factor) {
+  const sums = new Uint32Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight * factor; y++) {
+    const out = Math.floor(y / factor) * newWidth;
+    let index = y * width;
+    if (factor === 2) {
+      for (let block = out; block < out + newWidth; block++, index += 2) sums[block] += data[index] + data[index + 1];
+      continue;
+    }
+    for (let block = out; block < out + newWidth; block++) {
+      let sum = 0;
+      for (let k = 0; k < factor; k++) sum += data[index++];
+      sums[block] += sum;
+    }
+  }
+  const area = factor * factor, out = new Uint8Array(sums.length);
+  for (let i = 0; i < sums.length; i++) out[i] = Math.round(sums[i] / area);
+  return out;
 }
 
 /** cv2.warpAffine(source, matrix, size) with INTER_LINEAR and a zero border, as OpenCV 5 does it:

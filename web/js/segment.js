@@ -2,8 +2,8 @@
 // against the estimated paper, hysteresis threshold from the image's own noise and ink level,
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
-import { argsort, components, dilate, ellipse, erode, filterInteger, gaussian3, plane, pyRound } from "./image.js";
-import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
+import { argsort, boxBlur5, components, dilate, ellipse, erode, gaussian3, plane, pyRound } from "./image.js";
+import { linearRowsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
 import { inkAndOutline } from "./normalize.js";
 import { splitProposals, toImage } from "./split.js";
@@ -29,29 +29,44 @@ export function shrink(source, width, height) {
   return out;
 }
 
-/** uint8 ink strength (0 = paper) of an image given as a list of uint8 planes (1 gray or 3 colour). */
+// RATIO[background * 256 + value] = cv2.divide(value, background, scale=255) for background >= 1
+const RATIO = new Uint8Array(256 * 256);
+for (let background = 1; background < 256; background++) {
+  for (let value = 0; value < 256; value++) RATIO[background * 256 + value] = Math.min(255, Math.round((value * 255) / background));
+}
+const OPENING = ellipse(5), CLOSING = ellipse(11);
+
+/** A channel's paper (background) estimate on a small copy: opening, closing, 5x5 box blur, at least 1. */
+function paper(channel, smallWidth, smallHeight) {
+  const small = shrink(channel, smallWidth, smallHeight);
+  const closed = erode(dilate(dilate(erode(small, OPENING), OPENING), CLOSING), CLOSING);
+  const blurred = boxBlur5(closed);
+  for (let i = 0; i < blurred.data.length; i++) if (blurred.data[i] < 1) blurred.data[i] = 1;
+  return blurred;
+}
+
+/** uint8 ink strength (0 = paper) of an image given as a list of uint8 planes (1 gray or 3 colour):
+ *  255 - the darkest channel divided by its paper, the paper upsampled one row at a time. */
 export function inkMap(image) {
   const { width, height } = image[0];
   const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
   const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
-  const open = ellipse(5), close = ellipse(11);
-  const count = width * height;
-  const ink = new Uint8Array(count).fill(0);
-  const ratioMin = new Uint8Array(count).fill(255);
-  for (const channel of image) {
-    const small = shrink(channel, smallWidth, smallHeight);
-    const opened = dilate(erode(small, open), open);
-    const closed = erode(dilate(opened, close), close);
-    const blurred = filterInteger(closed, [1, 1, 1, 1, 1], 25);
-    for (let i = 0; i < blurred.data.length; i++) blurred.data[i] = Math.max(blurred.data[i], 1);
-    const background = resizeLinear(blurred, width, height).data;
-    const data = channel.data;
-    for (let i = 0; i < count; i++) {
-      const ratio = Math.min(255, Math.round((data[i] * 255) / background[i]));
-      if (ratio < ratioMin[i]) ratioMin[i] = ratio;
-    }
+  const rowsOf = image.map((channel) => linearRowsOf(paper(channel, smallWidth, smallHeight), width, height));
+  const ink = new Uint8Array(width * height);
+  const background = new Uint8Array(width);
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    ink.fill(255, base, base + width);  // the darkest ratio so far, turned into ink below
+    image.forEach((channel, c) => {
+      rowsOf[c](y, background);
+      const data = channel.data;
+      for (let x = 0; x < width; x++) {
+        const ratio = RATIO[(background[x] << 8) | data[base + x]];
+        if (ratio < ink[base + x]) ink[base + x] = ratio;
+      }
+    });
+    for (let x = base; x < base + width; x++) ink[x] = 255 - ink[x];
   }
-  for (let i = 0; i < count; i++) ink[i] = 255 - ratioMin[i];
   return plane(width, height, ink);
 }
 
@@ -68,8 +83,8 @@ function cumsum(values) {
 
 /** [low, high] hysteresis thresholds from the ink histogram, or null when the image is blank. */
 export function inkLevels(ink) {
-  const hist = new Float64Array(256);
-  for (const v of ink.data) hist[v]++;
+  const hist = new Float64Array(256), data = ink.data;
+  for (let i = 0; i < data.length; i++) hist[data[i]]++;
   const cumulative = cumsum(hist);
   const total = cumulative[255];
   const median = searchSorted(cumulative, total / 2);
@@ -88,7 +103,11 @@ function binarize(ink) {
   const levels = inkLevels(ink);
   if (!levels) return null;
   const [low, high] = levels;
-  const threshold = (level) => plane(ink.width, ink.height, ink.data.map((v) => (v > level ? 255 : 0)));
+  const threshold = (level) => {
+    const out = new Uint8Array(ink.data.length);
+    for (let i = 0; i < out.length; i++) if (ink.data[i] > level) out[i] = 255;
+    return plane(ink.width, ink.height, out);
+  };
   const weak = threshold(low);
   let { labels, stats } = components(weak, 8);
   // the rules of the paper (looked for in a fainter mask), then boxes drawn around digits
