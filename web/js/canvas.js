@@ -6,17 +6,30 @@ import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 const SMALL_SIDE = 64, TARGET_SIDE = 160, SMALL_MARGIN = 1.5, MARGIN = 0.5, TINY_SIDE = 16, DARK_FRAME = 160;
 const CROP_INK_SHARE = 0.6, POLARITY_SIDE = 160, STROKE_DIVISOR = 40, LIGHT_RATIO = 2.0, FRAME_INK_SHARE = 0.02;
 export const CROP_SIDE = 256, MIN_SIDE = 4;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** RGBA ImageData -> planes: transparent areas composited on white (imageio.as_uint8); gray when R = G = B. */
 export function fromImageData({ width, height, data }) {
   const count = width * height;
   const red = new Uint8Array(count), green = new Uint8Array(count), blue = new Uint8Array(count);
   let gray = true, opaque = true;
-  for (let i = 0, j = 0; i < count; i++, j += 4) {
-    const r = data[j], g = data[j + 1], b = data[j + 2];
-    red[i] = r; green[i] = g; blue[i] = b;
-    if (data[j + 3] !== 255) opaque = false;
-    else if (r !== g || g !== b) gray = false;
+  if (LITTLE_ENDIAN && data.byteOffset % 4 === 0) {  // one 32-bit load per pixel: R | G << 8 | B << 16 | A << 24
+    const words = new Uint32Array(data.buffer, data.byteOffset, count);
+    let alpha = 255, colour = 0;
+    for (let i = 0; i < count; i++) {
+      const v = words[i], r = v & 255, g = (v >>> 8) & 255, b = (v >>> 16) & 255;
+      red[i] = r; green[i] = g; blue[i] = b;
+      alpha &= v >>> 24;
+      colour |= (r ^ g) | (g ^ b);
+    }
+    gray = colour === 0;
+    opaque = alpha === 255;
+  } else {
+    for (let i = 0, j = 0; i < count; i++, j += 4) {
+      red[i] = data[j]; green[i] = data[j + 1]; blue[i] = data[j + 2];
+      if (data[j + 3] !== 255) opaque = false;
+      if (red[i] !== green[i] || green[i] !== blue[i]) gray = false;
+    }
   }
   const channels = [red, green, blue];
   if (!opaque) {  // composite on white, then look again for colour

@@ -173,7 +173,7 @@ function blockMean(source, factor) {
 
 /** blockMean of uint8 data: exact integer sums, rounded means. */
 function blockMeanBytes(data, width, newWidth, newHeight, factor) {
-  const sums = new Uint32Array(newWidth * newHeight);
+  const sums = new Int32Array(newWidth * newHeight);
   for (let y = 0; y < newHeight * factor; y++) {
     const out = Math.floor(y / factor) * newWidth;
     let index = y * width;
