@@ -13,6 +13,8 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
@@ -62,12 +64,13 @@ class Session:
 class Browser:
     """Headless Chromium beside a local server of the page; `open` gives a fresh, ready page."""
 
-    def __init__(self, chromium: Any, url: str):
-        self.chromium, self.url = chromium, url
+    def __init__(self, chromium: Any, url: str, server: Any = None):
+        self.chromium, self.url, self.server = chromium, url, server
 
-    def open(self, query: str = "", viewport: tuple[int, int] = (760, 640)) -> Session:
-        """A new page at the page's URL + `query`, recording requests and errors, once its model is ready."""
-        page = self.chromium.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    def open(self, query: str = "", viewport: tuple[int, int] = (760, 640), touch: bool = False) -> Session:
+        """A new page at the page's URL + `query`, recording requests and errors, once its model is ready
+        (`touch`: a touch screen, as a phone's)."""
+        page = self.chromium.new_page(viewport={"width": viewport[0], "height": viewport[1]}, has_touch=touch)
         session = Session(page, self.url + query)
         page.on("request", lambda request: session.requests.append(request.url))
         page.on("console", lambda message: session.errors.append(message.text) if message.type == "error" else None)
@@ -77,12 +80,25 @@ class Browser:
         return session
 
 
+def plain_server(directory: str | os.PathLike) -> ThreadingHTTPServer:
+    """A plain static file server of `directory` on HOST (any free port): no special headers, as a simple
+    host serves a site built by `edge-digits web --build`."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return ThreadingHTTPServer((HOST, 0), partial(Handler, directory=str(directory)))
+
+
 @contextmanager
-def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | None = None) -> Iterator[Browser]:
-    """Serve the page on a free port and start headless Chromium with a fake camera (playing `video`, a .y4m file, if given)."""
+def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | None = None,
+           site: str | os.PathLike | None = None) -> Iterator[Browser]:
+    """Serve the page on a free port (`edge-digits web`, or a plain static server of the built `site`) and
+    start headless Chromium with a fake camera (playing `video`, a .y4m file, if given)."""
     from playwright.sync_api import sync_playwright
 
-    server = make_server(0, model)
+    server = make_server(0, model) if site is None else plain_server(site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     flags = FLAGS + FAKE_CAMERA + ([f"--use-file-for-fake-video-capture={Path(video).resolve()}"] if video else [])
@@ -90,7 +106,7 @@ def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | No
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=flags)
             try:
-                yield Browser(chromium, url_of(server))
+                yield Browser(chromium, url_of(server), server)
             finally:
                 chromium.close()
     finally:
@@ -191,19 +207,34 @@ STROKES = {
 SLOT = (150, 60, 100, 200)  # pad pixels: slot pitch, left and top of the first digit, digit width, digit height
 
 
-def draw_digits(page: Any, text: str, first_slot: int = 0) -> None:
-    """Write `text` (digits of STROKES; a space skips a slot) on the page's pad with the mouse."""
+def draw_digits(page: Any, text: str, first_slot: int = 0, touch: bool = False) -> None:
+    """Write `text` (digits of STROKES; a space skips a slot) on the page's pad with the mouse, or with a
+    finger on a touch screen (`touch`: DevTools touch events, which the browser turns into pointer events)."""
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / float(page.evaluate("document.getElementById('pad').width"))
     pitch, left, top, width, height = SLOT[0], SLOT[1], SLOT[2] - 40, SLOT[2], SLOT[3]
+    devtools = page.context.new_cdp_session(page) if touch else None
     for index, char in enumerate(text, first_slot):
         for stroke in STROKES.get(char, []):
             points = [(box["x"] + scale * (left + pitch * index + width * x), box["y"] + scale * (top + height * y)) for x, y in stroke]
+            if devtools is not None:
+                touch_stroke(devtools, points)
+                continue
             page.mouse.move(*points[0])
             page.mouse.down()
             for point in points[1:]:
                 page.mouse.move(*point, steps=4)
             page.mouse.up()
+
+
+def touch_stroke(devtools: Any, points: list[tuple[float, float]], steps: int = 4) -> None:
+    """One finger stroke through `points` (page pixels): touchStart, touchMoves `steps` per segment, touchEnd."""
+    path = [points[0]] + [(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps)
+                          for a, b in zip(points, points[1:]) for k in range(1, steps + 1)]
+    devtools.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
+    for x, y in path[1:]:
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def fake_camera_file(path: str | os.PathLike, data_path: str | os.PathLike | None = None, seed: int = 5,

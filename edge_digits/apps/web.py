@@ -35,7 +35,8 @@ class PageHandler(SimpleHTTPRequestHandler):
     """Static files from the page directory, /models/* from the export directory; no directory listings."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
-                      ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream"}
+                      ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream",
+                      ".webmanifest": "application/manifest+json"}
 
     def __init__(self, *args, web_dir: Path, model_dir: Path, **kwargs):
         self.model_dir = model_dir
@@ -102,7 +103,12 @@ def url_of(server: ThreadingHTTPServer) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; the URL is printed first (flushed, so scripts can read it)."""
+    """Serve until interrupted; the URL is printed first (flushed, so scripts can read it). With --build,
+    write the static site instead (apps/site.py)."""
+    if getattr(args, "build", None):
+        from edge_digits.apps.site import run_build
+
+        return run_build(args)
     server = make_server(args.port, args.model)
     print(f"serving the edge-digits page at {url_of(server)} (Ctrl-C stops)", flush=True)
     try:

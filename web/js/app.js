@@ -178,6 +178,16 @@ async function startCamera() {
   }
 }
 
+// ---- Installable and offline: the service worker caches the page, onnxruntime-web and the model ----
+// (secure contexts only: https or localhost; ?offline=0 leaves it unregistered)
+const offline = ("serviceWorker" in navigator && params.get("offline") !== "0")
+  ? navigator.serviceWorker.register("sw.js").then(() => navigator.serviceWorker.ready).then(() => true, (error) => {
+    console.warn(`no offline copy: ${error.message}`);
+    return false;
+  })
+  : Promise.resolve(false);
+window.edgeDigits.offline = offline;
+
 document.getElementById("mode-draw").addEventListener("click", startDraw);
 document.getElementById("mode-camera").addEventListener("click", startCamera);
 document.getElementById("clear").addEventListener("click", clearPad);
