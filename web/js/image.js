@@ -199,6 +199,7 @@ export function components(source, connectivity = 8) {
   const right = new Int32Array(count).fill(-1), bottom = new Int32Array(count).fill(-1), area = new Int32Array(count);
   for (let y = 0; y < height; y++) {
     for (let x = 0, i = y * width; x < width; x++, i++) {
+      if (!labels[i]) continue;  // the background's box is the whole image: set below
       const label = final[labels[i]];
       labels[i] = label;
       if (x < left[label]) left[label] = x;
@@ -209,6 +210,7 @@ export function components(source, connectivity = 8) {
     }
   }
   const stats = Array.from({ length: count }, (_, l) => [left[l], top[l], right[l] - left[l] + 1, bottom[l] - top[l] + 1, area[l]]);
+  stats[0] = [0, 0, width, height, width * height - area.reduce((sum, a) => sum + a, 0)];  // (never asked for)
   return { count, labels, stats };
 }
 

@@ -73,17 +73,12 @@ function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
   return plane(newWidth, newHeight, finish(out, values, uint8));
 }
 
-/** cv2.resize INTER_LINEAR of a uint8 plane, one output row at a time: the returned function fills
- *  `out` (Uint8Array of newWidth) with row y, equal to resizeLinear's row y (for upsampling a background
- *  without holding the full-size image). */
-export function linearRowsOf(source, newWidth, newHeight) {
-  const rows = alongRows(source, newWidth, flatten(linearTaps(source.width, newWidth)));
-  const down = flatten(linearTaps(source.height, newHeight));
-  const values = new Float64Array(newWidth);
-  return (y, out) => {
-    downColumns(rows, newWidth, down, y, values, 0);
-    finish(out, values, true);
-  };
+/** The taps of cv2.resize INTER_LINEAR from a uint8 plane to (newWidth, newHeight), split for callers that
+ *  finish each output row themselves: {rows (the column taps applied along every source row, Float64),
+ *  starts, indices, weights (the row taps)}. Row y's value at x is the sum over k in [starts[y], starts[y + 1])
+ *  of weights[k] * rows[indices[k] * newWidth + x], accumulated in that order, as resizeLinear does. */
+export function linearTapsOf(source, newWidth, newHeight) {
+  return { rows: alongRows(source, newWidth, flatten(linearTaps(source.width, newWidth))), ...flatten(linearTaps(source.height, newHeight)) };
 }
 
 function linearTaps(size, newSize) {
@@ -171,24 +166,23 @@ function blockMean(source, factor) {
   return plane(newWidth, newHeight, Float32Array.from(sums, (sum) => sum / (factor * factor)));
 }
 
-/** blockMean of uint8 data: exact integer sums, rounded means. */
+/** blockMean of uint8 data: each output pixel the rounded mean of its block's exact integer sum. */
 function blockMeanBytes(data, width, newWidth, newHeight, factor) {
-  const sums = new Int32Array(newWidth * newHeight);
-  for (let y = 0; y < newHeight * factor; y++) {
-    const out = Math.floor(y / factor) * newWidth;
-    let index = y * width;
+  const area = factor * factor, out = new Uint8Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight; y++) {
+    const top = y * factor * width, row = y * newWidth;
     if (factor === 2) {
-      for (let block = out; block < out + newWidth; block++, index += 2) sums[block] += data[index] + data[index + 1];
+      for (let x = 0, i = top; x < newWidth; x++, i += 2) out[row + x] = Math.round((data[i] + data[i + 1] + data[i + width] + data[i + width + 1]) / 4);
       continue;
     }
-    for (let block = out; block < out + newWidth; block++) {
+    for (let x = 0; x < newWidth; x++) {
       let sum = 0;
-      for (let k = 0; k < factor; k++) sum += data[index++];
-      sums[block] += sum;
+      for (let line = top + x * factor; line < top + factor * width; line += width) {
+        for (let k = line; k < line + factor; k++) sum += data[k];
+      }
+      out[row + x] = Math.round(sum / area);
     }
   }
-  const area = factor * factor, out = new Uint8Array(sums.length);
-  for (let i = 0; i < sums.length; i++) out[i] = Math.round(sums[i] / area);
   return out;
 }
 

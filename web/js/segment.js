@@ -3,7 +3,7 @@
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
 import { argsort, boxBlur5, components, dilate, ellipse, erode, gaussian3, plane, pyRound } from "./image.js";
-import { linearRowsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
+import { linearTapsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
 import { inkAndOutline } from "./normalize.js";
 import { splitProposals, toImage } from "./split.js";
@@ -51,22 +51,25 @@ export function inkMap(image) {
   const { width, height } = image[0];
   const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
   const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
-  const rowsOf = image.map((channel) => linearRowsOf(paper(channel, smallWidth, smallHeight), width, height));
-  const ink = new Uint8Array(width * height);
-  const background = new Uint8Array(width);
-  for (let y = 0; y < height; y++) {
-    const base = y * width;
-    ink.fill(255, base, base + width);  // the darkest ratio so far, turned into ink below
-    image.forEach((channel, c) => {
-      rowsOf[c](y, background);
-      const data = channel.data;
+  const taps = image.map((channel) => linearTapsOf(paper(channel, smallWidth, smallHeight), width, height));
+  const ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
+  for (let c = 0; c < image.length; c++) {
+    const { rows, starts, indices, weights } = taps[c], data = image[c].data;
+    for (let y = 0; y < height; y++) {
+      const base = y * width, first = starts[y];
+      const above = indices[first] * width, upper = weights[first];
+      // one tap (an edge row) or two, summed in resizeLinear's order; then rounded and clipped as uint8
+      const below = starts[y + 1] - first > 1 ? indices[first + 1] * width : above;
+      const lower = starts[y + 1] - first > 1 ? weights[first + 1] : 0;
       for (let x = 0; x < width; x++) {
-        const ratio = RATIO[(background[x] << 8) | data[base + x]];
+        const value = upper * rows[above + x] + lower * rows[below + x];
+        const background = value >= 255 ? 255 : Math.round(value);
+        const ratio = RATIO[(background << 8) | data[base + x]];
         if (ratio < ink[base + x]) ink[base + x] = ratio;
       }
-    });
-    for (let x = base; x < base + width; x++) ink[x] = 255 - ink[x];
+    }
   }
+  for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
   return plane(width, height, ink);
 }
 
