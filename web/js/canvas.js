@@ -1,6 +1,7 @@
 // Bring any input to what the segmenter expects (dark ink on lighter paper, digits inside the frame),
 // a port of edge_digits/runtime/canvas.py; images are lists of uint8 planes (1 gray or 3 colour, RGB).
 import { dilate, ellipse, erode, median, otsu, plane, pyRound } from "./image.js";
+import * as kernels from "./kernels.js";
 import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 
 const SMALL_SIDE = 64, TARGET_SIDE = 160, SMALL_MARGIN = 1.5, MARGIN = 0.5, TINY_SIDE = 16, DARK_FRAME = 160;
@@ -11,9 +12,14 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** RGBA ImageData -> planes: transparent areas composited on white (imageio.as_uint8); gray when R = G = B. */
 export function fromImageData({ width, height, data }) {
   const count = width * height;
-  const red = new Uint8Array(count), green = new Uint8Array(count), blue = new Uint8Array(count);
+  let red = new Uint8Array(count), green = new Uint8Array(count), blue = new Uint8Array(count);
   let gray = true, opaque = true;
-  if (LITTLE_ENDIAN && data.byteOffset % 4 === 0) {  // one 32-bit load per pixel: R | G << 8 | B << 16 | A << 24
+  if (kernels.enabled) {
+    let state;
+    [red, green, blue, state] = kernels.splitRgba(data, count);
+    gray = state === 1;
+    opaque = state !== 0;
+  } else if (LITTLE_ENDIAN && data.byteOffset % 4 === 0) {  // one 32-bit load per pixel: R | G << 8 | B << 16 | A << 24
     const words = new Uint32Array(data.buffer, data.byteOffset, count);
     let alpha = 255, colour = 0;
     for (let i = 0; i < count; i++) {

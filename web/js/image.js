@@ -1,6 +1,7 @@
 // Image primitives the reader needs, ported from the OpenCV calls of edge_digits/runtime (same
 // border rules, pixel centres and rounding where it matters). A plane is {width, height, data}
 // with data a Uint8Array (0..255) or Float32Array; colour images are arrays of planes.
+import * as kernels from "./kernels.js";
 
 /** Python's round(): halves go to the even neighbour (sizes must match the Python reader's). */
 export function pyRound(value) {
@@ -68,6 +69,9 @@ function morphology(source, offsets, dilation) {
   const { width, height, data } = source;
   const reach = new Map();  // dy -> k
   for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
+  if (kernels.enabled && data instanceof Uint8Array && reach.has(0)) {
+    return plane(width, height, kernels.morphologyBytes(data, width, height, reach, dilation));
+  }
   const combine = data instanceof Uint8Array ? combineBytes : combineFloats;
   const levels = windows(data, width, height, Math.max(...reach.values()), dilation, combine);
   const result = new data.constructor(levels[reach.get(0) ?? 0]);

@@ -4,6 +4,7 @@
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { CROP_SIDE, MIN_SIDE, fromImageData, inkOnFrame, prepare, reframe, toInput } from "./canvas.js";
 import { median } from "./image.js";
+import * as kernels from "./kernels.js";
 import { SIZE, batch, rotate } from "./normalize.js";
 import { findCandidates } from "./segment.js";
 
@@ -17,7 +18,8 @@ export const INPUT_NAME = "image";
 export async function loadSession(url, threads = 1) {
   ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
   ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? threads : 1;
-  return ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
+  const [session] = await Promise.all([ort.InferenceSession.create(url, { executionProviders: ["wasm"] }), kernels.loaded]);
+  return session;
 }
 
 /** (N * 784 floats) -> N rows of 10 probabilities, one session run for the whole batch. */

@@ -1,6 +1,7 @@
 // Geometric resampling the reader needs, ported from OpenCV (cv2.resize's area, linear and cubic
 // interpolation with half-pixel centres and replicated edges; warpAffine as OpenCV 5 does it).
 import { plane, saturate } from "./image.js";
+import * as kernels from "./kernels.js";
 
 function finish(out, values, uint8) {
   if (!uint8) out.set(values);
@@ -152,7 +153,10 @@ export function resizeArea(source, newWidth, newHeight) {
 function blockMean(source, factor) {
   const { width, data } = source;
   const newWidth = width / factor, newHeight = source.height / factor;
-  if (data instanceof Uint8Array) return plane(newWidth, newHeight, blockMeanBytes(data, width, newWidth, newHeight, factor));
+  if (data instanceof Uint8Array) {
+    const mean = kernels.enabled ? kernels.blockMeanBytes : blockMeanBytes;
+    return plane(newWidth, newHeight, mean(data, width, newWidth, newHeight, factor));
+  }
   const sums = new Float64Array(newWidth * newHeight);
   for (let y = 0; y < newHeight * factor; y++) {
     const out = Math.floor(y / factor) * newWidth;

@@ -5,6 +5,7 @@
 import { argsort, boxBlur5, components, dilate, ellipse, erode, gaussian3, plane, pyRound } from "./image.js";
 import { linearTapsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
+import * as kernels from "./kernels.js";
 import { inkAndOutline } from "./normalize.js";
 import { splitProposals, toImage } from "./split.js";
 import { strayMarks } from "./strays.js";
@@ -52,6 +53,11 @@ export function inkMap(image) {
   const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
   const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
   const taps = image.map((channel) => linearTapsOf(paper(channel, smallWidth, smallHeight), width, height));
+  if (kernels.enabled) {
+    const ink = kernels.darkestRatio(image.map((channel) => channel.data), taps, RATIO, width, height);
+    for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
+    return plane(width, height, ink);
+  }
   const ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
   for (let c = 0; c < image.length; c++) {
     const { rows, starts, indices, weights } = taps[c], data = image[c].data;
