@@ -148,6 +148,7 @@ export function boxBlur5(source) {
 export function gaussian3(source) {
   const { width, height, data } = source;
   if (width < 2 || height < 2) return filterInteger(source, [1, 2, 1], 16);
+  if (kernels.enabled) return plane(width, height, kernels.gaussian3(data, width, height));
   const rows = new Uint16Array(width * height);
   for (let y = 0; y < height; y++) {
     const base = y * width;

@@ -75,7 +75,7 @@ export function blockMeanBytes(data, width, newWidth, newHeight, factor) {
 export function darkestRatio(channels, taps, ratio, width, height) {
   reset();
   const size = width * height;
-  const table = allocate(ratio.length), ink = allocate(size), pixels = allocate(size);
+  const table = allocate(ratio.length), ink = allocate(size), pixels = allocate(size), paper = allocate(width);
   bytesAt(table, ratio.length).set(ratio);
   bytesAt(ink, size).fill(255);
   for (let c = 0; c < channels.length; c++) {
@@ -89,7 +89,7 @@ export function darkestRatio(channels, taps, ratio, width, height) {
     new Int32Array(buffer, indicesAt, indices.length).set(indices);
     new Float64Array(buffer, weightsAt, weights.length).set(weights);
     bytesAt(pixels, size).set(channels[c]);
-    exports.ink_channel(pixels, ink, rowsAt, startsAt, indicesAt, weightsAt, table, width, height);
+    exports.ink_channel(pixels, ink, rowsAt, startsAt, indicesAt, weightsAt, table, width, height, paper);
     top = mark;
   }
   return bytesAt(ink, size).slice();
@@ -102,4 +102,36 @@ export function splitRgba(rgba, count) {
   bytesAt(source, 4 * count).set(rgba);
   const state = exports.split_rgba(source, red, green, blue, count);
   return [bytesAt(red, count).slice(), bytesAt(green, count).slice(), bytesAt(blue, count).slice(), state];
+}
+
+/** The column taps {starts, indices, weights} applied along every row of uint8 `data`: Float64Array(height x newWidth). */
+export function alongRows(data, width, height, newWidth, { starts, indices, weights }) {
+  reset();
+  const source = allocate(data.length), startsAt = allocate(4 * starts.length), indicesAt = allocate(4 * indices.length);
+  const weightsAt = allocate(8 * weights.length), out = allocate(8 * height * newWidth);
+  const buffer = exports.memory.buffer;
+  bytesAt(source, data.length).set(data);
+  new Int32Array(buffer, startsAt, starts.length).set(starts);
+  new Int32Array(buffer, indicesAt, indices.length).set(indices);
+  new Float64Array(buffer, weightsAt, weights.length).set(weights);
+  exports.along_rows(source, width, height, newWidth, startsAt, indicesAt, weightsAt, out);
+  return new Float64Array(exports.memory.buffer, out, height * newWidth).slice();
+}
+
+/** 3x3 Gaussian blur of a uint8 plane at least 2 x 2 (image.gaussian3). */
+export function gaussian3(data, width, height) {
+  reset();
+  const source = allocate(data.length), out = allocate(data.length), rows = allocate(2 * data.length);
+  bytesAt(source, data.length).set(data);
+  exports.gaussian3(source, out, rows, width, height);
+  return bytesAt(out, data.length).slice();
+}
+
+/** 255 where uint8 `data` is above `level`, else 0. */
+export function threshold(data, level) {
+  reset();
+  const source = allocate(data.length), out = allocate(data.length);
+  bytesAt(source, data.length).set(data);
+  exports.threshold(source, out, data.length, level);
+  return bytesAt(out, data.length).slice();
 }

@@ -20,7 +20,9 @@ function flatten(taps) {
 
 /** The column taps applied along every row of `source`: Float64Array of height x newWidth. */
 function alongRows(source, newWidth, cols) {
-  return (source.data instanceof Uint8Array ? alongByteRows : alongFloatRows)(source, newWidth, cols);
+  if (!(source.data instanceof Uint8Array)) return alongFloatRows(source, newWidth, cols);
+  if (kernels.enabled) return kernels.alongRows(source.data, source.width, source.height, newWidth, cols);
+  return alongByteRows(source, newWidth, cols);
 }
 
 // alongRows for uint8 and for float planes: two copies of one loop, so each stays monomorphic in the JIT

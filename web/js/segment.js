@@ -113,6 +113,7 @@ function binarize(ink) {
   if (!levels) return null;
   const [low, high] = levels;
   const threshold = (level) => {
+    if (kernels.enabled) return plane(ink.width, ink.height, kernels.threshold(ink.data, level));
     const out = new Uint8Array(ink.data.length);
     for (let i = 0; i < out.length; i++) if (ink.data[i] > level) out[i] = 255;
     return plane(ink.width, ink.height, out);

@@ -71,18 +71,13 @@ __attribute__((export_name("block_mean"))) void block_mean(const uint8_t *data, 
   }
 }
 
-// Math.round for 0 <= value < 2^31: half up, exact (no floor(value + 0.5) misstep just under a half).
-static inline uint32_t round_half_up(double value) {
-  uint32_t whole = (uint32_t)value;
-  return value - (double)whole >= 0.5 ? whole + 1 : whole;
-}
-
 // One channel of the ink map: the paper upsampled (row taps over `rows`, the column taps already applied,
 // as resize.js's linearTapsOf gives them), each pixel divided by it through the ratio table, the darkest
-// ratio kept in `ink`. starts/indices/weights: the row taps (starts has height + 1 entries).
+// ratio kept in `ink`. starts/indices/weights: the row taps (starts has height + 1 entries); paper: scratch
+// of width bytes. The paper is Math.round of the sum (half up, exactly: floor, then up when >= .5 above it).
 __attribute__((export_name("ink_channel"))) void ink_channel(const uint8_t *data, uint8_t *ink, const double *rows,
     const int32_t *starts, const int32_t *indices, const double *weights, const uint8_t *ratio,
-    uint32_t width, uint32_t height) {
+    uint32_t width, uint32_t height, uint8_t *paper) {
   for (uint32_t y = 0; y < height; y++) {
     int32_t first = starts[y];
     const double *above = rows + (uint32_t)indices[first] * width;
@@ -90,13 +85,17 @@ __attribute__((export_name("ink_channel"))) void ink_channel(const uint8_t *data
     int two = starts[y + 1] - first > 1;
     const double *below = two ? rows + (uint32_t)indices[first + 1] * width : above;
     double lower = two ? weights[first + 1] : 0.0;
+    for (uint32_t x = 0; x < width; x++) {
+      double value = upper * above[x] + lower * below[x];
+      value = value < 255.0 ? value : 255.0;
+      double whole = __builtin_floor(value);
+      paper[x] = (uint8_t)(uint32_t)(whole + (value - whole >= 0.5 ? 1.0 : 0.0));
+    }
     const uint8_t *pixels = data + y * width;
     uint8_t *darkest = ink + y * width;
     for (uint32_t x = 0; x < width; x++) {
-      double value = upper * above[x] + lower * below[x];
-      uint32_t background = value >= 255.0 ? 255u : round_half_up(value);
-      uint8_t r = ratio[(background << 8) | pixels[x]];
-      if (r < darkest[x]) darkest[x] = r;
+      uint8_t r = ratio[((uint32_t)paper[x] << 8) | pixels[x]];
+      darkest[x] = r < darkest[x] ? r : darkest[x];
     }
   }
 }
@@ -113,4 +112,42 @@ __attribute__((export_name("split_rgba"))) int32_t split_rgba(const uint8_t *rgb
     colour |= (uint32_t)(r ^ g) | (uint32_t)(g ^ b);
   }
   return alpha != 255 ? 0 : colour ? 2 : 1;
+}
+
+// The column taps of a separable resize applied along every row of a uint8 plane: out (height x new_width
+// doubles), each a sum of weights[k] * pixel for k in [starts[x], starts[x + 1]), in that order (resize.js).
+__attribute__((export_name("along_rows"))) void along_rows(const uint8_t *data, uint32_t width, uint32_t height,
+    uint32_t new_width, const int32_t *starts, const int32_t *indices, const double *weights, double *out) {
+  for (uint32_t y = 0; y < height; y++) {
+    const uint8_t *row = data + y * width;
+    double *to = out + y * new_width;
+    for (uint32_t x = 0; x < new_width; x++) {
+      double sum = 0.0;
+      for (int32_t k = starts[x]; k < starts[x + 1]; k++) sum += weights[k] * (double)row[indices[k]];
+      to[x] = sum;
+    }
+  }
+}
+
+// cv2.GaussianBlur(3x3) of a uint8 plane at least 2 x 2: [1, 2, 1] both ways, border reflect-101, rounded.
+__attribute__((export_name("gaussian3"))) void gaussian3(const uint8_t *data, uint8_t *out, uint16_t *rows,
+    uint32_t width, uint32_t height) {
+  for (uint32_t y = 0; y < height; y++) {
+    const uint8_t *in = data + y * width;
+    uint16_t *to = rows + y * width;
+    to[0] = 2 * in[0] + 2 * in[1];
+    for (uint32_t x = 1; x + 1 < width; x++) to[x] = in[x - 1] + 2 * in[x] + in[x + 1];
+    to[width - 1] = 2 * in[width - 1] + 2 * in[width - 2];
+  }
+  for (uint32_t y = 0; y < height; y++) {
+    const uint16_t *above = rows + (y == 0 ? 1 : y - 1) * width, *here = rows + y * width;
+    const uint16_t *below = rows + (y == height - 1 ? height - 2 : y + 1) * width;
+    uint8_t *to = out + y * width;
+    for (uint32_t x = 0; x < width; x++) to[x] = (uint8_t)((above[x] + 2 * here[x] + below[x] + 8) >> 4);
+  }
+}
+
+// 255 where a uint8 value is above `level`, else 0 (cv2.threshold THRESH_BINARY).
+__attribute__((export_name("threshold"))) void threshold(const uint8_t *data, uint8_t *out, uint32_t count, double level) {
+  for (uint32_t i = 0; i < count; i++) out[i] = (double)data[i] > level ? 255 : 0;
 }
