@@ -238,18 +238,22 @@ def touch_stroke(devtools: Any, points: list[tuple[float, float]], steps: int = 
 
 
 def fake_camera_file(path: str | os.PathLike, data_path: str | os.PathLike | None = None, seed: int = 5,
-                     frames: int = 10) -> tuple[Path, Any]:
-    """A .y4m video of one synthetic 640x480 scene (measure.scenes) for Chromium's fake camera; -> (path, scene)."""
+                     frames: int = 10, fps: int = 30, images: list[np.ndarray] | None = None) -> tuple[Path, Any]:
+    """A .y4m video for Chromium's fake camera, `fps` frames per second (a camera's 30 by default, so a reader
+    faster than the camera is not held back): one synthetic 640x480 scene (measure.scenes) shown `frames`
+    times, or `images` (BGR, all one size) one after another; -> (path, the scene or None)."""
     import cv2
 
-    from edge_digits.measure.scenes import make_suite
+    scene = None
+    if images is None:
+        from edge_digits.measure.scenes import make_suite
 
-    scene = make_suite(1, seed=seed, data_path=data_path)[0]
-    height, width = scene.image.shape[:2]
-    i420 = cv2.cvtColor(scene.image, cv2.COLOR_BGR2YUV_I420).tobytes()
+        scene = make_suite(1, seed=seed, data_path=data_path)[0]
+        images = [scene.image] * frames
+    height, width = images[0].shape[:2]
     path = Path(path)
     with open(path, "wb") as stream:
-        stream.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode("ascii"))
-        for _ in range(frames):
-            stream.write(b"FRAME\n" + i420)
+        stream.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for image in images:
+            stream.write(b"FRAME\n" + cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path, scene

@@ -52,8 +52,9 @@ export function fromImageData({ width, height, data }) {
 /** OpenCV's gray conversion (fixed point, as cv2.COLOR_BGR2GRAY) of a planes image. */
 export function toGray(image) {
   if (image.length === 1) return image[0];
-  const out = new Uint8Array(image[0].data.length);
-  for (let i = 0; i < out.length; i++) out[i] = grayAt(image, i);
+  const [red, green, blue] = image.map((p) => p.data);
+  const out = new Uint8Array(red.length);
+  for (let i = 0; i < out.length; i++) out[i] = (blue[i] * 1868 + green[i] * 9617 + red[i] * 4899 + 8192) >> 14;
   return plane(image[0].width, image[0].height, out);
 }
 

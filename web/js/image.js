@@ -137,9 +137,9 @@ export function boxBlur5(source) {
   }
   const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
-    const r = [-2, -1, 0, 1, 2].map((k) => reflect101(y + k, height) * width);
-    const here = y * width;
-    for (let x = 0; x < width; x++) out[here + x] = Math.round((rows[r[0] + x] + rows[r[1] + x] + rows[r[2] + x] + rows[r[3] + x] + rows[r[4] + x]) / 25);
+    const r0 = reflect101(y - 2, height) * width, r1 = reflect101(y - 1, height) * width, r2 = y * width;
+    const r3 = reflect101(y + 1, height) * width, r4 = reflect101(y + 2, height) * width;
+    for (let x = 0; x < width; x++) out[r2 + x] = Math.round((rows[r0 + x] + rows[r1 + x] + rows[r2 + x] + rows[r3 + x] + rows[r4 + x]) / 25);
   }
   return plane(width, height, out);
 }

@@ -92,8 +92,9 @@ function cumsum(values) {
 
 /** [low, high] hysteresis thresholds from the ink histogram, or null when the image is blank. */
 export function inkLevels(ink) {
-  const hist = new Float64Array(256), data = ink.data;
-  for (let i = 0; i < data.length; i++) hist[data[i]]++;
+  const counts = new Int32Array(256), data = ink.data;
+  for (let i = 0; i < data.length; i++) counts[data[i]]++;
+  const hist = Float64Array.from(counts);
   const cumulative = cumsum(hist);
   const total = cumulative[255];
   const median = searchSorted(cumulative, total / 2);
