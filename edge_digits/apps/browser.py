@@ -129,7 +129,8 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
 
 
-def _packed(image: np.ndarray) -> dict[str, Any]:
+def packed(image: np.ndarray) -> dict[str, Any]:
+    """An image as the page's DECODE takes it: width, height and base64 RGBA bytes."""
     rgba = to_rgba(image)
     return {"width": rgba.shape[1], "height": rgba.shape[0], "data": base64.b64encode(rgba.tobytes()).decode("ascii")}
 
@@ -160,7 +161,7 @@ def read_images(session: Session, images: list[np.ndarray]) -> list[dict[str, An
         readings += session.page.evaluate(f"""async (images) => {{ {DECODE}
             const out = [];
             for (const image of images) out.push(await window.edgeDigits.read(await decode(image)));
-            return out; }}""", [_packed(image) for image in batch])
+            return out; }}""", [packed(image) for image in batch])
     return readings
 
 
@@ -172,7 +173,7 @@ def time_reads(session: Session, images: list[np.ndarray], warmup: int = 10,
     cpu = 0.0
     for index, batch in enumerate(_batches(list(images))):
         session.page.evaluate(f"""async (images) => {{ {DECODE}
-            window.edgeDigitsFrames = await Promise.all(images.map(decode)); }}""", [_packed(image) for image in batch])
+            window.edgeDigitsFrames = await Promise.all(images.map(decode)); }}""", [packed(image) for image in batch])
         start = cpu_clock() if cpu_clock else 0.0
         times += session.page.evaluate("""async (warmup) => {
             const frames = window.edgeDigitsFrames;

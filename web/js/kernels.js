@@ -70,27 +70,29 @@ export function blockMeanBytes(data, width, newWidth, newHeight, factor) {
   return bytesAt(out, newWidth * newHeight).slice();
 }
 
-/** The darkest ratio of each pixel to its channel's upsampled paper over `channels` (uint8 planes' data), with
- *  each channel's {rows, starts, indices, weights} (resize.linearTapsOf) and the 256 x 256 ratio table. */
-export function darkestRatio(channels, taps, ratio, width, height) {
+/** The darkest ratio of each pixel to its channel's paper over `channels` (uint8 planes' data, width x height):
+ *  each paper (uint8, paperWidth x paperHeight) upsampled by the flattened INTER_LINEAR taps `columns` and
+ *  `down` ({starts, indices, weights}, resize.linearTapTables), looked up in the 256 x 256 `ratio` table. */
+export function darkestRatio(channels, papers, paperWidth, paperHeight, columns, down, ratio, width, height) {
   reset();
   const size = width * height;
-  const table = allocate(ratio.length), ink = allocate(size), pixels = allocate(size), paper = allocate(width);
+  const table = allocate(ratio.length), ink = allocate(size), pixels = allocate(size), paperRow = allocate(width);
+  const small = allocate(paperWidth * paperHeight), rows = allocate(8 * paperHeight * width);
+  const [columnsAt, downAt] = [columns, down].map(({ starts, indices, weights }) => {
+    const at = [allocate(4 * starts.length), allocate(4 * indices.length), allocate(8 * weights.length)];
+    const buffer = exports.memory.buffer;
+    new Int32Array(buffer, at[0], starts.length).set(starts);
+    new Int32Array(buffer, at[1], indices.length).set(indices);
+    new Float64Array(buffer, at[2], weights.length).set(weights);
+    return at;
+  });
   bytesAt(table, ratio.length).set(ratio);
   bytesAt(ink, size).fill(255);
   for (let c = 0; c < channels.length; c++) {
-    const { rows, starts, indices, weights } = taps[c];
-    const mark = top;
-    const rowsAt = allocate(8 * rows.length), startsAt = allocate(4 * starts.length);
-    const indicesAt = allocate(4 * indices.length), weightsAt = allocate(8 * weights.length);
-    const buffer = exports.memory.buffer;
-    new Float64Array(buffer, rowsAt, rows.length).set(rows);
-    new Int32Array(buffer, startsAt, starts.length).set(starts);
-    new Int32Array(buffer, indicesAt, indices.length).set(indices);
-    new Float64Array(buffer, weightsAt, weights.length).set(weights);
+    bytesAt(small, paperWidth * paperHeight).set(papers[c]);
+    exports.along_rows(small, paperWidth, paperHeight, width, ...columnsAt, rows);
     bytesAt(pixels, size).set(channels[c]);
-    exports.ink_channel(pixels, ink, rowsAt, startsAt, indicesAt, weightsAt, table, width, height, paper);
-    top = mark;
+    exports.ink_channel(pixels, ink, rows, ...downAt, table, width, height, paperRow);
   }
   return bytesAt(ink, size).slice();
 }

@@ -66,10 +66,24 @@ function downColumns(rows, newWidth, rowTaps, y, values, at) {
   }
 }
 
-/** A separable resize: column taps along each row, then row taps down each column. */
-function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
+const tapCache = new Map();
+
+/** flatten(kind(size, newSize)), made once per kind and sizes (a camera's frames all have the same sizes). */
+function tapsOf(kind, size, newSize) {
+  const key = `${kind.name} ${size} ${newSize}`;
+  let taps = tapCache.get(key);
+  if (!taps) {
+    if (tapCache.size >= 256) tapCache.clear();
+    taps = flatten(kind(size, newSize));
+    tapCache.set(key, taps);
+  }
+  return taps;
+}
+
+/** A separable resize: column taps along each row, then row taps down each column (flattened taps). */
+function separable(source, newWidth, newHeight, columns, down) {
   const uint8 = source.data instanceof Uint8Array;
-  const rows = alongRows(source, newWidth, flatten(columnTaps)), down = flatten(rowTaps);
+  const rows = alongRows(source, newWidth, columns);
   const values = new Float64Array(newWidth * newHeight);
   for (let y = 0; y < newHeight; y++) downColumns(rows, newWidth, down, y, values, y * newWidth);
   const out = uint8 ? new Uint8Array(values.length) : new Float32Array(values.length);
@@ -81,7 +95,13 @@ function separable(source, newWidth, newHeight, columnTaps, rowTaps) {
  *  starts, indices, weights (the row taps)}. Row y's value at x is the sum over k in [starts[y], starts[y + 1])
  *  of weights[k] * rows[indices[k] * newWidth + x], accumulated in that order, as resizeLinear does. */
 export function linearTapsOf(source, newWidth, newHeight) {
-  return { rows: alongRows(source, newWidth, flatten(linearTaps(source.width, newWidth))), ...flatten(linearTaps(source.height, newHeight)) };
+  return { rows: alongRows(source, newWidth, tapsOf(linearTaps, source.width, newWidth)), ...tapsOf(linearTaps, source.height, newHeight) };
+}
+
+/** The flattened INTER_LINEAR taps from width x height to newWidth x newHeight: {columns, down}, each
+ *  {starts, indices, weights} (for kernels.darkestRatio, which applies them itself). */
+export function linearTapTables(width, height, newWidth, newHeight) {
+  return { columns: tapsOf(linearTaps, width, newWidth), down: tapsOf(linearTaps, height, newHeight) };
 }
 
 function linearTaps(size, newSize) {
@@ -136,19 +156,19 @@ function areaTaps(size, newSize) {
 
 /** cv2.resize with INTER_LINEAR (half-pixel centres, edge replicated). */
 export function resizeLinear(source, newWidth, newHeight) {
-  return separable(source, newWidth, newHeight, linearTaps(source.width, newWidth), linearTaps(source.height, newHeight));
+  return separable(source, newWidth, newHeight, tapsOf(linearTaps, source.width, newWidth), tapsOf(linearTaps, source.height, newHeight));
 }
 
 /** cv2.resize with INTER_CUBIC (a = -0.75). */
 export function resizeCubic(source, newWidth, newHeight) {
-  return separable(source, newWidth, newHeight, cubicTaps(source.width, newWidth), cubicTaps(source.height, newHeight));
+  return separable(source, newWidth, newHeight, tapsOf(cubicTaps, source.width, newWidth), tapsOf(cubicTaps, source.height, newHeight));
 }
 
 /** cv2.resize with INTER_AREA for downscaling: each output pixel averages the source area it covers. */
 export function resizeArea(source, newWidth, newHeight) {
   const factor = source.width / newWidth;
   if (Number.isInteger(factor) && factor === source.height / newHeight) return blockMean(source, factor);
-  return separable(source, newWidth, newHeight, areaTaps(source.width, newWidth), areaTaps(source.height, newHeight));
+  return separable(source, newWidth, newHeight, tapsOf(areaTaps, source.width, newWidth), tapsOf(areaTaps, source.height, newHeight));
 }
 
 /** Mean of factor x factor blocks (INTER_AREA by a whole factor), uint8 rounded. */

@@ -3,7 +3,7 @@
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
 import { argsort, boxBlur5, components, dilate, ellipse, erode, gaussian3, plane, pyRound } from "./image.js";
-import { linearTapsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
+import { linearTapTables, linearTapsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
 import * as kernels from "./kernels.js";
 import { inkAndOutline } from "./normalize.js";
@@ -52,12 +52,15 @@ export function inkMap(image) {
   const { width, height } = image[0];
   const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
   const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
-  const taps = image.map((channel) => linearTapsOf(paper(channel, smallWidth, smallHeight), width, height));
+  const papers = image.map((channel) => paper(channel, smallWidth, smallHeight));
   if (kernels.enabled) {
-    const ink = kernels.darkestRatio(image.map((channel) => channel.data), taps, RATIO, width, height);
+    const { columns, down } = linearTapTables(smallWidth, smallHeight, width, height);
+    const ink = kernels.darkestRatio(image.map((channel) => channel.data), papers.map((p) => p.data), smallWidth, smallHeight,
+      columns, down, RATIO, width, height);
     for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
     return plane(width, height, ink);
   }
+  const taps = papers.map((p) => linearTapsOf(p, width, height));
   const ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
   for (let c = 0; c < image.length; c++) {
     const { rows, starts, indices, weights } = taps[c], data = image[c].data;
