@@ -23,7 +23,7 @@ KERNEL_CASES = """async () => {
   const kernels = await import("./js/kernels.js");
   const image = await import("./js/image.js");
   const resize = await import("./js/resize.js");
-  const segment = await import("./js/segment.js");
+  const inkmap = await import("./js/inkmap.js");
   const canvas = await import("./js/canvas.js");
   let seed = 1;
   const random = (n) => Uint8Array.from({ length: n }, () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
@@ -41,7 +41,7 @@ KERNEL_CASES = """async () => {
     cases.push([`linear up ${w}x${h}`, () => resize.resizeLinear(p, 2 * w + 1, 3 * h).data]);
     cases.push([`linear down ${w}x${h}`, () => resize.resizeLinear(p, Math.max(1, w >> 1), Math.max(1, (h * 2) / 3 | 0)).data]);
     const colour = [p, image.plane(w, h, random(w * h)), image.plane(w, h, random(w * h))];
-    cases.push([`ink map ${w}x${h}`, () => segment.inkMap(colour).data]);
+    cases.push([`ink map ${w}x${h}`, () => inkmap.inkMap(colour).data]);
     const rgba = random(4 * w * h), opaque = rgba.map((v, i) => (i % 4 === 3 ? 255 : v));
     const gray = opaque.map((v, i) => (i % 4 === 3 ? 255 : opaque[i - (i % 4)]));
     for (const [kind, data] of [["rgba", rgba], ["opaque", opaque], ["gray", gray]]) {

@@ -2,85 +2,20 @@
 // against the estimated paper, hysteresis threshold from the image's own noise and ink level,
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
-import { argsort, boxBlur5, components, dilate, ellipse, erode, gaussian3, plane, pyRound } from "./image.js";
-import { linearTapTables, linearTapsOf, resizeArea, resizeCubic, resizeLinear } from "./resize.js";
-import { eraseFrames, eraseRules } from "./rules.js";
+import { argsort, components, gaussian3, plane, pyRound } from "./image.js";
+import { inkMap, shrink } from "./inkmap.js";
 import * as kernels from "./kernels.js";
 import { inkAndOutline } from "./normalize.js";
+import { resizeCubic } from "./resize.js";
+import { eraseFrames, eraseRules } from "./rules.js";
 import { splitProposals, toImage } from "./split.js";
 import { strayMarks } from "./strays.js";
 
 const WORK_MAX_SIDE = 1024, COARSE_SIDE = 320, MIN_DIGIT = 28, TARGET_DIGIT = 40, SMALL_DIGIT = 20;
-const UPSCALED_SIDE = 2048, BACKGROUND_SIDE = 128, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
+const UPSCALED_SIDE = 2048, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
 const FAINT_RULES = 0.5, HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
 
 const mapPlanes = (image, f) => image.map(f);
-
-/** Downscale to (w, h): area average by the largest whole factor, then bilinear for the rest (segment.shrink). */
-export function shrink(source, width, height) {
-  const factor = Math.min(Math.floor(source.width / width), Math.floor(source.height / height));
-  let out = source;
-  if (factor >= 2) {
-    const w = source.width - (source.width % factor), h = source.height - (source.height % factor);
-    const cropped = w === source.width && h === source.height ? source : plane(w, h, new source.data.constructor(w * h));
-    if (cropped !== source) for (let y = 0; y < h; y++) cropped.data.set(source.data.subarray(y * source.width, y * source.width + w), y * w);
-    out = resizeArea(cropped, w / factor, h / factor);
-  }
-  if (out.width !== width || out.height !== height) out = resizeLinear(out, width, height);
-  return out;
-}
-
-// RATIO[background * 256 + value] = cv2.divide(value, background, scale=255) for background >= 1
-const RATIO = new Uint8Array(256 * 256);
-for (let background = 1; background < 256; background++) {
-  for (let value = 0; value < 256; value++) RATIO[background * 256 + value] = Math.min(255, Math.round((value * 255) / background));
-}
-const OPENING = ellipse(5), CLOSING = ellipse(11);
-
-/** A channel's paper (background) estimate on a small copy: opening, closing, 5x5 box blur, at least 1. */
-function paper(channel, smallWidth, smallHeight) {
-  const small = shrink(channel, smallWidth, smallHeight);
-  const closed = erode(dilate(dilate(erode(small, OPENING), OPENING), CLOSING), CLOSING);
-  const blurred = boxBlur5(closed);
-  for (let i = 0; i < blurred.data.length; i++) if (blurred.data[i] < 1) blurred.data[i] = 1;
-  return blurred;
-}
-
-/** uint8 ink strength (0 = paper) of an image given as a list of uint8 planes (1 gray or 3 colour):
- *  255 - the darkest channel divided by its paper, the paper upsampled one row at a time. */
-export function inkMap(image) {
-  const { width, height } = image[0];
-  const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
-  const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
-  const papers = image.map((channel) => paper(channel, smallWidth, smallHeight));
-  if (kernels.enabled) {
-    const { columns, down } = linearTapTables(smallWidth, smallHeight, width, height);
-    const ink = kernels.darkestRatio(image.map((channel) => channel.data), papers.map((p) => p.data), smallWidth, smallHeight,
-      columns, down, RATIO, width, height);
-    for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
-    return plane(width, height, ink);
-  }
-  const taps = papers.map((p) => linearTapsOf(p, width, height));
-  const ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
-  for (let c = 0; c < image.length; c++) {
-    const { rows, starts, indices, weights } = taps[c], data = image[c].data;
-    for (let y = 0; y < height; y++) {
-      const base = y * width, first = starts[y];
-      const above = indices[first] * width, upper = weights[first];
-      // one tap (an edge row) or two, summed in resizeLinear's order; then rounded and clipped as uint8
-      const below = starts[y + 1] - first > 1 ? indices[first + 1] * width : above;
-      const lower = starts[y + 1] - first > 1 ? weights[first + 1] : 0;
-      for (let x = 0; x < width; x++) {
-        const value = upper * rows[above + x] + lower * rows[below + x];
-        const background = value >= 255 ? 255 : Math.round(value);
-        const ratio = RATIO[(background << 8) | data[base + x]];
-        if (ratio < ink[base + x]) ink[base + x] = ratio;
-      }
-    }
-  }
-  for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
-  return plane(width, height, ink);
-}
 
 function searchSorted(cumulative, value) {
   let i = 0;
