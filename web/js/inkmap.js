@@ -3,7 +3,7 @@
 // the darkest channel's ratio turned into ink strength (0 = paper). The division goes through a table.
 import { boxBlur5, dilate, ellipse, erode, plane, pyRound } from "./image.js";
 import * as kernels from "./kernels.js";
-import { linearTapTables, linearTapsOf, resizeArea, resizeLinear } from "./resize.js";
+import { alongRowsFixed, downFixed, fixedLinearTaps, resizeArea, resizeLinear, roundHalfEven } from "./resize.js";
 
 const BACKGROUND_SIDE = 128;
 
@@ -21,10 +21,13 @@ export function shrink(source, width, height) {
   return out;
 }
 
-// RATIO[background * 256 + value] = cv2.divide(value, background, scale=255) for background >= 1
+// RATIO[background * 256 + value] = cv2.divide(value, background, scale=255) for background >= 1: OpenCV
+// divides in float32 and rounds halves to even
 const RATIO = new Uint8Array(256 * 256);
 for (let background = 1; background < 256; background++) {
-  for (let value = 0; value < 256; value++) RATIO[background * 256 + value] = Math.min(255, Math.round((value * 255) / background));
+  for (let value = 0; value < 256; value++) {
+    RATIO[background * 256 + value] = Math.min(255, roundHalfEven(Math.fround((value * 255) / background)));
+  }
 }
 const OPENING = ellipse(5), CLOSING = ellipse(11);
 
@@ -38,36 +41,31 @@ function paper(channel, smallWidth, smallHeight) {
 }
 
 /** uint8 ink strength (0 = paper) of an image given as a list of uint8 planes (1 gray or 3 colour):
- *  255 - the darkest channel divided by its paper, the paper upsampled one row at a time. */
+ *  255 - the darkest channel divided by its paper, the paper upsampled (as cv2.resize INTER_LINEAR does,
+ *  in fixed point) one row at a time. */
 export function inkMap(image) {
   const { width, height } = image[0];
   const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
   const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
   const papers = image.map((channel) => paper(channel, smallWidth, smallHeight));
+  const { columns, rows } = fixedLinearTaps(smallWidth, smallHeight, width, height);
+  let ink;
   if (kernels.enabled) {
-    const { columns, down } = linearTapTables(smallWidth, smallHeight, width, height);
-    const ink = kernels.darkestRatio(image.map((channel) => channel.data), papers.map((p) => p.data), smallWidth, smallHeight,
-      columns, down, RATIO, width, height);
-    for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
-    return plane(width, height, ink);
-  }
-  const taps = papers.map((p) => linearTapsOf(p, width, height));
-  const ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
-  for (let c = 0; c < image.length; c++) {
-    const { rows, starts, indices, weights } = taps[c], data = image[c].data;
-    for (let y = 0; y < height; y++) {
-      const base = y * width, first = starts[y];
-      const above = indices[first] * width, upper = weights[first];
-      // one tap (an edge row) or two, summed in resizeLinear's order; then rounded and clipped as uint8
-      const below = starts[y + 1] - first > 1 ? indices[first + 1] * width : above;
-      const lower = starts[y + 1] - first > 1 ? weights[first + 1] : 0;
-      for (let x = 0; x < width; x++) {
-        const value = upper * rows[above + x] + lower * rows[below + x];
-        const background = value >= 255 ? 255 : Math.round(value);
-        const ratio = RATIO[(background << 8) | data[base + x]];
-        if (ratio < ink[base + x]) ink[base + x] = ratio;
+    ink = kernels.darkestRatio(image.map((channel) => channel.data), papers.map((p) => p.data), smallWidth, smallHeight,
+      columns, rows, RATIO, width, height);
+  } else {
+    ink = new Uint8Array(width * height).fill(255);  // the darkest ratio so far, turned into ink below
+    const background = new Uint8Array(width);
+    papers.forEach((small, c) => {
+      const along = alongRowsFixed(small.data, smallWidth, smallHeight, columns), data = image[c].data;
+      for (let y = 0; y < height; y++) {
+        downFixed(along, width, rows, y, background, 0);
+        for (let x = 0, i = y * width; x < width; x++, i++) {
+          const ratio = RATIO[(background[x] << 8) | data[i]];
+          if (ratio < ink[i]) ink[i] = ratio;
+        }
       }
-    }
+    });
   }
   for (let i = 0; i < ink.length; i++) ink[i] = 255 - ink[i];
   return plane(width, height, ink);

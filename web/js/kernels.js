@@ -71,28 +71,25 @@ export function blockMeanBytes(data, width, newWidth, newHeight, factor) {
 }
 
 /** The darkest ratio of each pixel to its channel's paper over `channels` (uint8 planes' data, width x height):
- *  each paper (uint8, paperWidth x paperHeight) upsampled by the flattened INTER_LINEAR taps `columns` and
- *  `down` ({starts, indices, weights}, resize.linearTapTables), looked up in the 256 x 256 `ratio` table. */
-export function darkestRatio(channels, papers, paperWidth, paperHeight, columns, down, ratio, width, height) {
+ *  each paper (uint8, paperWidth x paperHeight) upsampled as cv2.resize INTER_LINEAR does in fixed point, by
+ *  `columns` and `rows` ({first, second, weight0, weight1}, resize.fixedLinearTaps), looked up in `ratio`. */
+export function darkestRatio(channels, papers, paperWidth, paperHeight, columns, rows, ratio, width, height) {
   reset();
   const size = width * height;
   const table = allocate(ratio.length), ink = allocate(size), pixels = allocate(size), paperRow = allocate(width);
-  const small = allocate(paperWidth * paperHeight), rows = allocate(8 * paperHeight * width);
-  const [columnsAt, downAt] = [columns, down].map(({ starts, indices, weights }) => {
-    const at = [allocate(4 * starts.length), allocate(4 * indices.length), allocate(8 * weights.length)];
-    const buffer = exports.memory.buffer;
-    new Int32Array(buffer, at[0], starts.length).set(starts);
-    new Int32Array(buffer, at[1], indices.length).set(indices);
-    new Float64Array(buffer, at[2], weights.length).set(weights);
+  const small = allocate(paperWidth * paperHeight), along = allocate(4 * paperHeight * width);
+  const [columnsAt, rowsAt] = [columns, rows].map((taps) => ["first", "second", "weight0", "weight1"].map((name) => {
+    const at = allocate(4 * taps[name].length);
+    new Int32Array(exports.memory.buffer, at, taps[name].length).set(taps[name]);
     return at;
-  });
+  }));
   bytesAt(table, ratio.length).set(ratio);
   bytesAt(ink, size).fill(255);
   for (let c = 0; c < channels.length; c++) {
     bytesAt(small, paperWidth * paperHeight).set(papers[c]);
-    exports.along_rows(small, paperWidth, paperHeight, width, ...columnsAt, rows);
+    exports.linear_rows(small, paperWidth, paperHeight, width, ...columnsAt, along);
     bytesAt(pixels, size).set(channels[c]);
-    exports.ink_channel(pixels, ink, rows, ...downAt, table, width, height, paperRow);
+    exports.ink_channel(pixels, ink, along, ...rowsAt, table, width, height, paperRow);
   }
   return bytesAt(ink, size).slice();
 }
@@ -104,20 +101,6 @@ export function splitRgba(rgba, count) {
   bytesAt(source, 4 * count).set(rgba);
   const state = exports.split_rgba(source, red, green, blue, count);
   return [bytesAt(red, count).slice(), bytesAt(green, count).slice(), bytesAt(blue, count).slice(), state];
-}
-
-/** The column taps {starts, indices, weights} applied along every row of uint8 `data`: Float64Array(height x newWidth). */
-export function alongRows(data, width, height, newWidth, { starts, indices, weights }) {
-  reset();
-  const source = allocate(data.length), startsAt = allocate(4 * starts.length), indicesAt = allocate(4 * indices.length);
-  const weightsAt = allocate(8 * weights.length), out = allocate(8 * height * newWidth);
-  const buffer = exports.memory.buffer;
-  bytesAt(source, data.length).set(data);
-  new Int32Array(buffer, startsAt, starts.length).set(starts);
-  new Int32Array(buffer, indicesAt, indices.length).set(indices);
-  new Float64Array(buffer, weightsAt, weights.length).set(weights);
-  exports.along_rows(source, width, height, newWidth, startsAt, indicesAt, weightsAt, out);
-  return new Float64Array(exports.memory.buffer, out, height * newWidth).slice();
 }
 
 /** 3x3 Gaussian blur of a uint8 plane at least 2 x 2 (image.gaussian3). */

@@ -21,7 +21,6 @@ function flatten(taps) {
 /** The column taps applied along every row of `source`: Float64Array of height x newWidth. */
 function alongRows(source, newWidth, cols) {
   if (!(source.data instanceof Uint8Array)) return alongFloatRows(source, newWidth, cols);
-  if (kernels.enabled) return kernels.alongRows(source.data, source.width, source.height, newWidth, cols);
   return alongByteRows(source, newWidth, cols);
 }
 
@@ -67,14 +66,17 @@ function downColumns(rows, newWidth, rowTaps, y, values, at) {
 }
 
 const tapCache = new Map();
+const flatLinearTaps = (size, newSize) => flatten(linearTaps(size, newSize));
+const flatCubicTaps = (size, newSize) => flatten(cubicTaps(size, newSize));
+const flatAreaTaps = (size, newSize) => flatten(areaTaps(size, newSize));
 
-/** flatten(kind(size, newSize)), made once per kind and sizes (a camera's frames all have the same sizes). */
-function tapsOf(kind, size, newSize) {
+/** kind(size, newSize), made once per kind and sizes (a camera's frames all have the same sizes). */
+function cached(kind, size, newSize) {
   const key = `${kind.name} ${size} ${newSize}`;
   let taps = tapCache.get(key);
   if (!taps) {
     if (tapCache.size >= 256) tapCache.clear();
-    taps = flatten(kind(size, newSize));
+    taps = kind(size, newSize);
     tapCache.set(key, taps);
   }
   return taps;
@@ -88,20 +90,6 @@ function separable(source, newWidth, newHeight, columns, down) {
   for (let y = 0; y < newHeight; y++) downColumns(rows, newWidth, down, y, values, y * newWidth);
   const out = uint8 ? new Uint8Array(values.length) : new Float32Array(values.length);
   return plane(newWidth, newHeight, finish(out, values, uint8));
-}
-
-/** The taps of cv2.resize INTER_LINEAR from a uint8 plane to (newWidth, newHeight), split for callers that
- *  finish each output row themselves: {rows (the column taps applied along every source row, Float64),
- *  starts, indices, weights (the row taps)}. Row y's value at x is the sum over k in [starts[y], starts[y + 1])
- *  of weights[k] * rows[indices[k] * newWidth + x], accumulated in that order, as resizeLinear does. */
-export function linearTapsOf(source, newWidth, newHeight) {
-  return { rows: alongRows(source, newWidth, tapsOf(linearTaps, source.width, newWidth)), ...tapsOf(linearTaps, source.height, newHeight) };
-}
-
-/** The flattened INTER_LINEAR taps from width x height to newWidth x newHeight: {columns, down}, each
- *  {starts, indices, weights} (for kernels.darkestRatio, which applies them itself). */
-export function linearTapTables(width, height, newWidth, newHeight) {
-  return { columns: tapsOf(linearTaps, width, newWidth), down: tapsOf(linearTaps, height, newHeight) };
 }
 
 function linearTaps(size, newSize) {
@@ -154,21 +142,87 @@ function areaTaps(size, newSize) {
   return taps;
 }
 
-/** cv2.resize with INTER_LINEAR (half-pixel centres, edge replicated). */
+/** cv2.resize with INTER_LINEAR (half-pixel centres, edge replicated); uint8 planes in OpenCV's fixed point. */
 export function resizeLinear(source, newWidth, newHeight) {
-  return separable(source, newWidth, newHeight, tapsOf(linearTaps, source.width, newWidth), tapsOf(linearTaps, source.height, newHeight));
+  if (source.data instanceof Uint8Array) return plane(newWidth, newHeight, linearBytes(source, newWidth, newHeight));
+  return separable(source, newWidth, newHeight, cached(flatLinearTaps, source.width, newWidth), cached(flatLinearTaps, source.height, newHeight));
 }
+
+const COEF_SCALE = 2048;  // OpenCV's INTER_RESIZE_COEF_SCALE: 11-bit fixed-point weights
+
+/** cvRound: the nearest integer, halves to the even one. */
+export function roundHalfEven(value) {
+  const floor = Math.floor(value), rest = value - floor;
+  return rest > 0.5 || (rest === 0.5 && floor % 2 !== 0) ? floor + 1 : floor;
+}
+
+/** OpenCV's fixed-point INTER_LINEAR taps along one axis of `size` pixels resized to `newSize`: per output
+ *  pixel two source indices and two weights summing to about 2048, from float32 positions as OpenCV computes
+ *  them. Columns clamp the fraction at the edges; rows keep it and only clamp the indices (as cv2.resize does). */
+function fixedTaps(size, newSize, clampFraction) {
+  const scale = 1 / (newSize / size);
+  const first = new Int32Array(newSize), second = new Int32Array(newSize);
+  const weight0 = new Int32Array(newSize), weight1 = new Int32Array(newSize);
+  for (let d = 0; d < newSize; d++) {
+    let fraction = Math.fround((d + 0.5) * scale - 0.5);
+    let start = Math.floor(fraction);
+    fraction = Math.fround(fraction - start);
+    if (clampFraction && start < 0) { start = 0; fraction = 0; }
+    if (clampFraction && start >= size - 1) { start = size - 1; fraction = 0; }
+    first[d] = Math.min(Math.max(start, 0), size - 1);
+    second[d] = Math.min(Math.max(start + 1, 0), size - 1);
+    weight0[d] = roundHalfEven(Math.fround(Math.fround(1 - fraction) * COEF_SCALE));
+    weight1[d] = roundHalfEven(Math.fround(fraction * COEF_SCALE));
+  }
+  return { first, second, weight0, weight1 };
+}
+
+const columnTaps = (size, newSize) => fixedTaps(size, newSize, true);
+const rowTaps = (size, newSize) => fixedTaps(size, newSize, false);
+
+/** Cached fixed-point taps {columns, rows} for a width x height plane resized to newWidth x newHeight. */
+export function fixedLinearTaps(width, height, newWidth, newHeight) {
+  return { columns: cached(columnTaps, width, newWidth), rows: cached(rowTaps, height, newHeight) };
+}
+
+/** The column taps applied along every row of uint8 `data` (width x height): Int32Array of height x newWidth. */
+export function alongRowsFixed(data, width, height, { first, second, weight0, weight1 }) {
+  const newWidth = first.length, out = new Int32Array(newWidth * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * width, to = y * newWidth;
+    for (let x = 0; x < newWidth; x++) out[to + x] = data[row + first[x]] * weight0[x] + data[row + second[x]] * weight1[x];
+  }
+  return out;
+}
+
+/** Output row y of OpenCV's fixed-point vertical pass (its SIMD rounding) over `rows` into out[at..at + newWidth). */
+export function downFixed(rows, newWidth, taps, y, out, at) {
+  const above = taps.first[y] * newWidth, below = taps.second[y] * newWidth, b0 = taps.weight0[y], b1 = taps.weight1[y];
+  for (let x = 0; x < newWidth; x++) {
+    out[at + x] = (((b0 * (rows[above + x] >> 4)) >> 16) + ((b1 * (rows[below + x] >> 4)) >> 16) + 2) >> 2;
+  }
+}
+
+/** cv2.resize INTER_LINEAR of uint8 data, bit for bit: 11-bit weights, integer sums, OpenCV's rounding. */
+function linearBytes(source, newWidth, newHeight) {
+  const { columns, rows } = fixedLinearTaps(source.width, source.height, newWidth, newHeight);
+  const along = alongRowsFixed(source.data, source.width, source.height, columns);
+  const out = new Uint8Array(newWidth * newHeight);
+  for (let y = 0; y < newHeight; y++) downFixed(along, newWidth, rows, y, out, y * newWidth);
+  return out;
+}
+
 
 /** cv2.resize with INTER_CUBIC (a = -0.75). */
 export function resizeCubic(source, newWidth, newHeight) {
-  return separable(source, newWidth, newHeight, tapsOf(cubicTaps, source.width, newWidth), tapsOf(cubicTaps, source.height, newHeight));
+  return separable(source, newWidth, newHeight, cached(flatCubicTaps, source.width, newWidth), cached(flatCubicTaps, source.height, newHeight));
 }
 
 /** cv2.resize with INTER_AREA for downscaling: each output pixel averages the source area it covers. */
 export function resizeArea(source, newWidth, newHeight) {
   const factor = source.width / newWidth;
   if (Number.isInteger(factor) && factor === source.height / newHeight) return blockMean(source, factor);
-  return separable(source, newWidth, newHeight, tapsOf(areaTaps, source.width, newWidth), tapsOf(areaTaps, source.height, newHeight));
+  return separable(source, newWidth, newHeight, cached(flatAreaTaps, source.width, newWidth), cached(flatAreaTaps, source.height, newHeight));
 }
 
 /** Mean of factor x factor blocks (INTER_AREA by a whole factor), uint8 rounded. */
@@ -192,13 +246,14 @@ function blockMean(source, factor) {
   return plane(newWidth, newHeight, Float32Array.from(sums, (sum) => sum / (factor * factor)));
 }
 
-/** blockMean of uint8 data: each output pixel the rounded mean of its block's exact integer sum. */
+/** blockMean of uint8 data as OpenCV rounds it: a 2x2 block's sum half up ((sum + 2) >> 2), larger blocks
+ *  by cvRound(sum * (1.f / area)) in float32 (halves to even). */
 function blockMeanBytes(data, width, newWidth, newHeight, factor) {
-  const area = factor * factor, out = new Uint8Array(newWidth * newHeight);
+  const out = new Uint8Array(newWidth * newHeight), scale = Math.fround(1 / (factor * factor));
   for (let y = 0; y < newHeight; y++) {
     const top = y * factor * width, row = y * newWidth;
     if (factor === 2) {
-      for (let x = 0, i = top; x < newWidth; x++, i += 2) out[row + x] = Math.round((data[i] + data[i + 1] + data[i + width] + data[i + width + 1]) / 4);
+      for (let x = 0, i = top; x < newWidth; x++, i += 2) out[row + x] = (data[i] + data[i + 1] + data[i + width] + data[i + width + 1] + 2) >> 2;
       continue;
     }
     for (let x = 0; x < newWidth; x++) {
@@ -206,7 +261,7 @@ function blockMeanBytes(data, width, newWidth, newHeight, factor) {
       for (let line = top + x * factor; line < top + factor * width; line += width) {
         for (let k = line; k < line + factor; k++) sum += data[k];
       }
-      out[row + x] = Math.round(sum / area);
+      out[row + x] = roundHalfEven(Math.fround(sum * scale));
     }
   }
   return out;

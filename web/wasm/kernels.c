@@ -47,10 +47,11 @@ __attribute__((export_name("morphology"))) void morphology(const uint8_t *data, 
   }
 }
 
-// Mean of factor x factor blocks of a uint8 plane, rounded half up (Math.round of the exact sum / area).
+// Mean of factor x factor blocks of a uint8 plane as cv2.resize INTER_AREA rounds it: a 2x2 sum half up,
+// larger blocks cvRound(sum * (1.f / area)) in float32 (halves to even; f32.nearest).
 __attribute__((export_name("block_mean"))) void block_mean(const uint8_t *data, uint8_t *out, uint32_t width,
     uint32_t new_width, uint32_t new_height, uint32_t factor) {
-  uint32_t area = factor * factor;
+  float scale = 1.0f / (float)(factor * factor);
   for (uint32_t y = 0; y < new_height; y++) {
     const uint8_t *top_row = data + y * factor * width;
     uint8_t *row = out + y * new_width;
@@ -66,31 +67,22 @@ __attribute__((export_name("block_mean"))) void block_mean(const uint8_t *data, 
       uint32_t sum = 0;
       for (uint32_t line = 0; line < factor; line++)
         for (uint32_t k = 0; k < factor; k++) sum += top_row[line * width + x * factor + k];
-      row[x] = (uint8_t)((2 * sum + area) / (2 * area));
+      row[x] = (uint8_t)__builtin_rintf((float)sum * scale);
     }
   }
 }
 
-// One channel of the ink map: the paper upsampled (row taps over `rows`, the column taps already applied,
-// as resize.js's linearTapsOf gives them), each pixel divided by it through the ratio table, the darkest
-// ratio kept in `ink`. starts/indices/weights: the row taps (starts has height + 1 entries); paper: scratch
-// of width bytes. The paper is Math.round of the sum (half up, exactly: floor, then up when >= .5 above it).
-__attribute__((export_name("ink_channel"))) void ink_channel(const uint8_t *data, uint8_t *ink, const double *rows,
-    const int32_t *starts, const int32_t *indices, const double *weights, const uint8_t *ratio,
+// One channel of the ink map: the paper upsampled as cv2.resize INTER_LINEAR does in fixed point (its SIMD
+// rounding; `along` holds the column taps already applied, linear_rows), each pixel divided by it through the
+// ratio table, the darkest ratio kept in `ink`. Row taps: first/second source rows, 11-bit weights; paper:
+// scratch of width bytes.
+__attribute__((export_name("ink_channel"))) void ink_channel(const uint8_t *data, uint8_t *ink, const int32_t *along,
+    const int32_t *first, const int32_t *second, const int32_t *weight0, const int32_t *weight1, const uint8_t *ratio,
     uint32_t width, uint32_t height, uint8_t *paper) {
   for (uint32_t y = 0; y < height; y++) {
-    int32_t first = starts[y];
-    const double *above = rows + (uint32_t)indices[first] * width;
-    double upper = weights[first];
-    int two = starts[y + 1] - first > 1;
-    const double *below = two ? rows + (uint32_t)indices[first + 1] * width : above;
-    double lower = two ? weights[first + 1] : 0.0;
-    for (uint32_t x = 0; x < width; x++) {
-      double value = upper * above[x] + lower * below[x];
-      value = value < 255.0 ? value : 255.0;
-      double whole = __builtin_floor(value);
-      paper[x] = (uint8_t)(uint32_t)(whole + (value - whole >= 0.5 ? 1.0 : 0.0));
-    }
+    const int32_t *above = along + (uint32_t)first[y] * width, *below = along + (uint32_t)second[y] * width;
+    int32_t b0 = weight0[y], b1 = weight1[y];
+    for (uint32_t x = 0; x < width; x++) paper[x] = (uint8_t)((((b0 * (above[x] >> 4)) >> 16) + ((b1 * (below[x] >> 4)) >> 16) + 2) >> 2);
     const uint8_t *pixels = data + y * width;
     uint8_t *darkest = ink + y * width;
     for (uint32_t x = 0; x < width; x++) {
@@ -114,18 +106,15 @@ __attribute__((export_name("split_rgba"))) int32_t split_rgba(const uint8_t *rgb
   return alpha != 255 ? 0 : colour ? 2 : 1;
 }
 
-// The column taps of a separable resize applied along every row of a uint8 plane: out (height x new_width
-// doubles), each a sum of weights[k] * pixel for k in [starts[x], starts[x + 1]), in that order (resize.js).
-__attribute__((export_name("along_rows"))) void along_rows(const uint8_t *data, uint32_t width, uint32_t height,
-    uint32_t new_width, const int32_t *starts, const int32_t *indices, const double *weights, double *out) {
+// The fixed-point column taps of cv2.resize INTER_LINEAR applied along every row of a uint8 plane: out
+// (height x new_width int32) = pixel[first] * weight0 + pixel[second] * weight1 (resize.js alongRowsFixed).
+__attribute__((export_name("linear_rows"))) void linear_rows(const uint8_t *data, uint32_t width, uint32_t height,
+    uint32_t new_width, const int32_t *first, const int32_t *second, const int32_t *weight0, const int32_t *weight1,
+    int32_t *out) {
   for (uint32_t y = 0; y < height; y++) {
     const uint8_t *row = data + y * width;
-    double *to = out + y * new_width;
-    for (uint32_t x = 0; x < new_width; x++) {
-      double sum = 0.0;
-      for (int32_t k = starts[x]; k < starts[x + 1]; k++) sum += weights[k] * (double)row[indices[k]];
-      to[x] = sum;
-    }
+    int32_t *to = out + y * new_width;
+    for (uint32_t x = 0; x < new_width; x++) to[x] = row[first[x]] * weight0[x] + row[second[x]] * weight1[x];
   }
 }
 
