@@ -12,7 +12,11 @@ setup(
     # Runtime artifacts by glob, so models other exports add (e.g. digits_int8_tasks.tflite, golden vectors) ship too,
     # with the reader's second model (export/second, its own set); the .keras sources and the training by-products
     # (curves PNG, history JSON) belong to the build tier.
+    # Each set's manifest signature (*.minisig) ships too, and the public key that checks them (edge_digits/keys).
     package_data={"edge_digits.export": [f"{folder}{pattern}" for folder in ("", "second/")
-                                         for pattern in ("*.onnx", "*.tflite", "*.json", "*.txt")]},
-    exclude_package_data={"edge_digits.export": ["*.history.json", "second/*.history.json"]},
+                                         for pattern in ("*.onnx", "*.tflite", "*.json", "*.txt", "*.minisig")],
+                  "edge_digits": ["keys/*.pub"]},
+    # parity.json is the exporting machine's measurements (git-ignored), not part of the set
+    exclude_package_data={"edge_digits.export": [f"{folder}{name}" for folder in ("", "second/")
+                                                 for name in ("*.history.json", "parity.json")]},
 )

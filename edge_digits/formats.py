@@ -34,7 +34,8 @@ FORMATS: tuple[Format, ...] = (
     Format("tflite-fp16", "digits_fp16.tflite", "tflite", "fp16", "float32", "export_tflite_fp16", "fp16",
            "TFLite with float16 weights: half the size, float math."),
     Format("onnx-int8", "digits_int8.onnx", "onnx", "int8", "float32", "export_onnx_int8", "int8",
-           "ONNX static QDQ quantization (S8S8, per-channel), float input and output."),
+           "ONNX static QDQ quantization (S8S8, per-channel 7-bit weights: the same answers on every x86 "
+           "kernel path), float input and output."),
     Format("tflite-int8", "digits_int8.tflite", "tflite", "int8", "uint8", "export_tflite_int8", "int8",
            "TFLite full-integer model; uint8 input takes raw pixel bytes (scale 1/255, zero point 0)."),
     Format("tflite-int8-tasks", "digits_int8_tasks.tflite", "tflite", "int8", "uint8", "export_tflite_int8_tasks", "int8",

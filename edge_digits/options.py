@@ -56,13 +56,27 @@ def probability(text: str) -> float:
     return value
 
 
+def add_trust_options(parser: argparse.ArgumentParser) -> None:
+    """--trust (repeatable) and --version-record: which signed model sets to accept (runtime/trust.py)."""
+    parser.add_argument("--trust", action="append", metavar="KEY", help="accept only model sets whose manifest.json is "
+                        "signed by KEY: a minisign .pub file, its base64 key line, or 'project' (the key that signs the "
+                        "shipped models); repeatable, added to $EDGE_DIGITS_TRUSTED_KEYS. Without any key, models are "
+                        "only checked against manifest.json's sha256, which catches damage but not a replaced set "
+                        "(docs/security.md)")
+    parser.add_argument("--version-record", metavar="FILE", help="remember the newest signed version of each model set "
+                        "accepted in FILE and refuse older ones (rollback); needs trusted keys "
+                        "(default: $EDGE_DIGITS_VERSION_RECORD, else rollback is not checked)")
+
+
 def add_model_options(parser: argparse.ArgumentParser, confidence: bool = True, second_model: bool = True) -> None:
-    """--model, --backend, --no-verify; --second-model/--second-below for front ends that build a DigitReader from
-    them; --min-confidence for those that read."""
+    """--model, --backend, --no-verify, the trust options; --second-model/--second-below for front ends that build a
+    DigitReader from them; --min-confidence for those that read."""
     parser.add_argument("--model", help="an .onnx/.tflite file or export directory "
                                         "(default: $EDGE_DIGITS_EXPORT, ./export, then the installed package's models)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
-    parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with manifest.json")
+    parser.add_argument("--no-verify", action="store_true", help="load a model even if its sha256 disagrees with "
+                        "manifest.json or manifest.json does not list it (refused when trusted keys are configured)")
+    add_trust_options(parser)
     if second_model:
         from edge_digits.runtime.second_opinion import SECOND_BELOW
 
@@ -86,7 +100,9 @@ def reader_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     second = getattr(args, "second_model", SECOND_AUTO)
     if second != SECOND_AUTO:  # left at "auto", the reader's own default finds the shipped second model
         options["second_model"] = None if second == SECOND_NONE else second
-    options = {"model": args.model, "backend": args.backend, "verify": not args.no_verify, **options, **overrides}
+    options = {"model": args.model, "backend": args.backend, "verify": not args.no_verify,
+               "trusted_keys": getattr(args, "trust", None), "version_record": getattr(args, "version_record", None),
+               **options, **overrides}
     return DigitReader(**options)
 
 

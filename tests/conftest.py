@@ -51,11 +51,11 @@ def cli_options(command: str) -> dict:
 
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory) -> Path:
-    """The project's wheel, built once per session by scripts/pi-check (the one wheel builder)."""
+    """The project's wheel, built once per session by scripts/cpu-matrix (the one wheel builder)."""
     import subprocess
 
     out = tmp_path_factory.mktemp("wheel")
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "pi-check"), "--build-wheel", str(out)],
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "cpu-matrix"), "--build-wheel", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())

@@ -99,9 +99,12 @@ def test_pipeline_rows(bench):
 
 
 def test_machine_settings_and_plots(bench):
+    from edge_digits.runtime.cpu import instruction_path
+
     _, plots, results = bench
     machine, settings = results["machine"], results["settings"]
     assert machine["cpu"] and machine["cores"] >= 1 and machine["versions"]["onnxruntime"] and machine["date"]
+    assert machine["path"] == instruction_path() and f"({machine['path']} path)" in format_table(results)
     assert settings["runs"] == RUNS and settings["threads"] == 1 and settings["test_images"] == 10000
     names = sorted(path.split("/")[-1] for path in results["plots"])
     assert {"latency.png", "size.png", "confusion.png", "misclassified.png", "training_curves.png"} <= set(names)

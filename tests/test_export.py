@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
+from export_support import copy_of, exported, fingerprint, leftovers, source_model as shared_source_model
 
 from edge_digits.build import exporter, writers
 from edge_digits.build.staging import PREFIX, recover
@@ -36,21 +36,23 @@ def export_dir(tmp_path_factory, mnist_path) -> Path:
 
 @pytest.fixture(scope="module")
 def source_model(export_dir, tmp_path_factory, mnist_path) -> Path:
-    return tiny_model(tmp_path_factory.getbasetemp(), mnist_path)
+    return shared_source_model(tmp_path_factory.getbasetemp())
 
 
 def test_manifest_matches_files(export_dir, source_model):
     manifest = read_manifest(export_dir)
     expected = {entry.file for entry in selected_formats(int8=True, fp16=True)}
     assert {record["file"] for record in manifest["artifacts"]} == expected
-    assert set(os.listdir(export_dir)) == expected | {"labels.txt", "manifest.json"}
+    assert set(os.listdir(export_dir)) == expected | {"labels.txt", "manifest.json", "parity.json"}
+    measured = json.loads((export_dir / "parity.json").read_text(encoding="utf-8"))
+    accuracy = {record["file"]: record["accuracy"] for record in measured["artifacts"]}
     for record in manifest["artifacts"]:
         path = export_dir / record["file"]
         assert record["bytes"] == path.stat().st_size
         assert record["sha256"] == sha256_file(path)
         entry = format_by_name(record["format"])
         assert (record["backend"], record["precision"]) == (entry.backend, entry.precision)
-        assert 0.9 < record["accuracy"] <= 1.0
+        assert 0.99 < accuracy[record["file"]] <= 1.0
     assert manifest["labels_file"]["sha256"] == sha256_file(export_dir / "labels.txt")
     assert (export_dir / "labels.txt").read_text().split() == list(LABELS)
     assert manifest["source_model"]["sha256"] == sha256_file(source_model) == sha256_file(export_dir / "digits.keras")
@@ -59,6 +61,25 @@ def test_manifest_matches_files(export_dir, source_model):
     assert calibration["split"] == "train" and calibration["count"] == 1000 and calibration["class_counts"] == [100] * 10
     assert {"tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "python"} <= set(manifest["tool_versions"])
     assert manifest["evaluation"]["count"] == 10000 and manifest["command"] == "pytest" and manifest["parity"]["passed"]
+
+
+def test_the_manifest_holds_no_measurement_and_parity_json_names_the_cpu(export_dir):
+    """What a machine measured differs between CPUs (max |dp| in the 7th digit, at least), so it must not be in
+    the manifest that identifies the set; parity.json holds it with the CPU and instruction-set path it came from."""
+    from edge_digits.runtime.cpu import instruction_path
+
+    manifest = read_manifest(export_dir)
+    measured_keys = {"accuracy", "top1_agreement_vs_keras", "max_abs_dp_vs_keras", "parity_vs_keras", "keras_accuracy"}
+    for record in [*manifest["artifacts"], manifest["evaluation"]]:
+        assert not measured_keys & set(record), record
+    assert set(manifest["parity"]) == {"passed", "kept_failing", "thresholds", "measurements"}
+    measured = json.loads((export_dir / manifest["parity"]["measurements"]).read_text(encoding="utf-8"))
+    assert measured["measured_on"]["path"] == instruction_path() != "unknown"
+    assert {row["pair"] for row in measured["parity"]["rows"]} == {row["pair"] for row in manifest["parity"]["thresholds"]}
+    (proof,) = measured["parity"]["proofs"]
+    assert proof["file"] == "digits_int8.onnx" and proof["safe"]
+    int8 = next(record for record in manifest["artifacts"] if record["file"] == "digits_int8.onnx")["int16_saturation"]
+    assert int8["safe"] and int8["limit"] == 128 and 64 <= int8["largest_weight_pair"] <= 128, int8
 
 
 def test_onnx_contract(export_dir):
@@ -120,6 +141,22 @@ def test_tflite_int8_contract(export_dir, mnist):
     via_runtime = load_classifier(export_dir / "digits_int8.tflite", backend="tflite").predict(preprocess(mnist.x_test[:16]))
     np.testing.assert_allclose(direct, via_runtime, atol=1e-6)
     assert np.mean(direct.argmax(1) == mnist.y_test[:16]) >= 0.8
+
+
+def test_export_without_a_model_asks_instead_of_training(tmp_path, mnist_path, capsys, monkeypatch):
+    """`export --out DIR` with no --model and no DIR/digits.keras used to start a 10-minute training silently."""
+    from edge_digits.apps.cli import main
+    from edge_digits.build import train
+
+    def no_training(**options):
+        raise AssertionError(f"export started a training run: {options}")
+
+    monkeypatch.setattr(train, "train_model", no_training)
+    out = tmp_path / "fresh"
+    assert main(["export", "--int8", "--out", str(out), "--data", str(mnist_path)]) != 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and "--model PATH" in errors[0] and "--train" in errors[0], errors
+    assert not out.exists()
 
 
 def _assert_nothing_written(tmp_path: Path, before: set[str]) -> None:
@@ -188,9 +225,9 @@ def test_reexport_replaces_the_set_and_keeps_other_files(tmp_path, export_dir, s
     (out / "notes" / "a.txt").write_text("kept")
     manifest = exporter.export(source_model, out=out, data_path=mnist_path)  # no --int8/--fp16 this time
     names = set(os.listdir(out))
-    assert names == {entry.file for entry in selected_formats()} | {"labels.txt", "manifest.json", "README.md", ".gitkeep", "notes"}
+    assert names == {entry.file for entry in selected_formats()} | {"labels.txt", "manifest.json", "parity.json", "README.md", ".gitkeep", "notes"}
     assert (out / "README.md").read_text() == "hand-written notes" and (out / "notes" / "a.txt").read_text() == "kept"
-    assert read_manifest(out) == manifest
+    assert read_manifest(out) == {key: value for key, value in manifest.items() if key != "measured"}
     assert leftovers(tmp_path) == []
 
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from export_support import copy_of, exported, fingerprint, leftovers, tiny_model
+from export_support import copy_of, exported, fingerprint, leftovers, source_model as shared_source_model
 
 from edge_digits.apps.cli import main
 from edge_digits.build import exporter, parity, provenance
@@ -28,7 +28,7 @@ def export_dir(tmp_path_factory, mnist_path) -> Path:
 
 @pytest.fixture(scope="module")
 def source_model(tmp_path_factory, mnist_path) -> Path:
-    return tiny_model(tmp_path_factory.getbasetemp(), mnist_path)
+    return shared_source_model(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture
@@ -92,7 +92,8 @@ def test_second_export_is_byte_identical_and_quantizers_get_the_recorded_count(t
         assert machine_path not in text
     manifest = json.loads(text)
     assert manifest["source_model"]["path"] == source_model.name and manifest["evaluation"]["data"] == mnist_path.name
-    assert manifest["parity"]["directory"] == "." and manifest["parity"]["kept_failing"] is False
+    assert manifest["parity"]["kept_failing"] is False
+    assert json.loads((again / "parity.json").read_text(encoding="utf-8"))["parity"]["directory"] == "."
     recorded = manifest["calibration"]["count"]
     assert recorded == 1000
     # MNIST samples hold pure 0 and 255 pixels, so the TFLite full-range guard adds no extra image.
@@ -130,7 +131,8 @@ def test_failing_parity_keeps_the_previous_set_and_exits_1(tmp_path, export_dir,
     assert main([*argv, "--keep-failing"]) == 1  # kept on request, still not a success
     manifest = read_manifest(out)
     assert manifest["parity"]["passed"] is False and manifest["parity"]["kept_failing"] is True
-    assert any(not row["passed"] and row["pair"] == "onnx-fp32 vs keras" for row in manifest["parity"]["rows"])
+    measured = json.loads((out / "parity.json").read_text(encoding="utf-8"))["parity"]
+    assert any(not row["passed"] and row["pair"] == "onnx-fp32 vs keras" for row in measured["rows"])
     assert fingerprint(out) != before and leftovers(tmp_path) == []
 
 
@@ -245,3 +247,26 @@ def test_a_flatten_comes_out_as_one_graph_however_tf2onnx_spelled_its_shape():
     expected = images.reshape(3, 18) @ np.linspace(-1, 1, 18 * 4).reshape(18, 4).astype(np.float32)
     session = onnxruntime.InferenceSession(spelled_out.SerializeToString(), providers=["CPUExecutionProvider"])
     assert np.allclose(session.run(None, {session.get_inputs()[0].name: images})[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("folder", [".", "second"])
+def test_export_int8_rewrites_the_shipped_set_byte_for_byte(tmp_path, mnist_path, folder, monkeypatch):
+    """README's promise: `edge-digits export --int8` on a checkout leaves `git status` clean. The manifest holds no
+    measurement, so this holds on any CPU (parity.json, git-ignored, takes the figures); needs the recorded tools."""
+    from edge_digits.runtime.manifest import package_versions
+
+    shipped = Path(__file__).resolve().parents[1] / "export" / folder
+    manifest = read_manifest(shipped)
+    recorded = manifest["tool_versions"]
+    if package_versions(tuple(name for name in recorded if name != "python")) | {"python": recorded["python"]} != recorded:
+        pytest.skip(f"the shipped set was exported with {recorded}; byte equality is promised for those versions only")
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "digits.keras").write_bytes((shipped / "digits.keras").read_bytes())
+    monkeypatch.setenv("EDGE_DIGITS_MNIST", str(mnist_path))  # as README's install sets it: no --data recorded
+    assert main(["export", "--int8", "--out", str(out)]) == 0
+    made = fingerprint(out)
+    assert set(made) == {"digits.keras", "parity.json", "labels.txt", "manifest.json",
+                         *(record["file"] for record in manifest["artifacts"])}
+    made.pop("parity.json")
+    assert made == {name: digest for name, digest in fingerprint(shipped).items() if name in made}

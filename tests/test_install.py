@@ -75,8 +75,10 @@ def test_the_wheel_carries_the_runtime_artifacts_and_not_the_build_tier_files(bu
                for path in EXPORT_DIR.glob(pattern)]
     assert runtime, "export/ holds no runtime model"
     assert any(name.startswith("second/") for name in runtime), "export/ holds no second model for the reader"
-    for name in [*runtime, "manifest.json", "labels.txt", "second/manifest.json", "second/labels.txt"]:
+    for name in [*runtime, "manifest.json", "labels.txt", "second/manifest.json", "second/labels.txt",
+                 "manifest.json.minisig", "second/manifest.json.minisig"]:  # each set with its signature
         assert f"edge_digits/export/{name}" in names
+    assert "edge_digits/keys/edge-digits.pub" in names  # the public key `--trust project` names
     shipped = [name for name in names if name.startswith("edge_digits/export/")]
     assert not [name for name in shipped if name.endswith((".keras", ".png", ".history.json"))], shipped
 
@@ -119,6 +121,9 @@ def test_installed_runtime_tier_works_outside_the_repository(runtime_venv, tmp_p
     read = in_venv(runtime_venv, str(runtime_venv / "bin" / "edge-digits"), "read", str(SAMPLE), cwd=tmp_path)
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == expected
+    signed = in_venv(runtime_venv, str(runtime_venv / "bin" / "edge-digits"), "read", str(SAMPLE), "--trust", "project",
+                     cwd=tmp_path)  # the packaged sets, checked against the packaged project key
+    assert signed.returncode == 0 and signed.stdout.strip() == expected, signed.stderr
 
     script = "from edge_digits import DigitReader; r = DigitReader(); print(r.classifier.path); print(r.second_opinion.model.path)"
     loaded = in_venv(runtime_venv, python, "-c", script, cwd=tmp_path)

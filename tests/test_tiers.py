@@ -16,7 +16,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "edge_digits"
 SHARED = ("errors", "files", "formats", "options")  # the modules every tier may use
-FORBIDDEN_LIBRARIES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
+FORBIDDEN_LIBRARIES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "tflite_micro")
 # What each tier may import from edge_digits, besides the shared modules.
 ALLOWED = {
     "runtime": {"runtime"},

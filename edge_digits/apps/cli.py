@@ -13,6 +13,7 @@ from edge_digits.options import (
     Parser,
     add_data_option,
     add_model_options,
+    add_trust_options,
     at_least,
     positive_int,
     probability,
@@ -70,13 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = subcommands.add_parser("export", parents=[common], help="export ONNX and TFLite artifacts with a manifest")
     export.add_argument("--int8", action="store_true", help="also write the int8 ONNX and int8 TFLite models")
     export.add_argument("--fp16", action="store_true", help="also write a float16 TFLite model")
-    export.add_argument("--model", help="source .keras (default: OUT/digits.keras, trained first if missing)")
+    export.add_argument("--model", help="source .keras (default: OUT/digits.keras; without one, export stops and asks "
+                        "for --model or --train)")
+    export.add_argument("--train", action="store_true", help="when there is no --model and no OUT/digits.keras, train "
+                        "the default 'edge' model first (about 10 minutes on 2 cores) and export it")
     export.add_argument("--out", default="export", help="output directory (default: export)")
     add_data_option(export, "MNIST npz for calibration and validation (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     export.add_argument("--calibration", type=positive_int, default=1000, help="int8 calibration images from the training split (default 1000)")
     export.add_argument("--seed", type=int, default=0, help="seed for the calibration sample (default 0)")
     export.add_argument("--keep-failing", action="store_true", help="write the new set even when it fails parity "
                         "(the manifest records the failure; the exit code is still 1)")
+    export.add_argument("--micro", action="store_true", help="write OUT/micro/, the TensorFlow Lite for Microcontrollers "
+                        "set, from OUT/digits_int8.tflite (after the export with --int8; alone, only that step; "
+                        "needs the micro extra; docs/microcontrollers.md)")
     export.set_defaults(handler=commands.command_export)
 
     parity = subcommands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
@@ -116,6 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     golden.add_argument("--limit", type=positive_int, help="with --tolerance: use only the first N test digits")
     golden.add_argument("--json", action="store_true", help="with --tolerance: print the rows as JSON")
     golden.set_defaults(handler=commands.command_golden)
+
+    keygen = subcommands.add_parser("keygen", parents=[common], help="make a minisign key pair that signs model sets",
+                                    description="Write OUT/edge-digits.key (the secret key: unencrypted, mode 0600; keep it "
+                                    "off the devices) and OUT/edge-digits.pub (the public key devices trust with --trust). "
+                                    "Existing keys are never overwritten. docs/security.md.")
+    keygen.add_argument("--out", required=True, metavar="DIR", help="directory for the two key files")
+    keygen.set_defaults(handler=commands.command_keygen)
+
+    sign = subcommands.add_parser("sign", parents=[common], help="sign an export set's manifest.json (minisign-compatible)",
+                                  description="Check every file DIRECTORY/manifest.json lists, then write "
+                                  "DIRECTORY/manifest.json.minisig, a minisign signature whose trusted comment names the "
+                                  "set and its version (`minisign -V -p KEY.pub -m DIRECTORY/manifest.json` checks it); "
+                                  "a second/ set inside is signed too, as NAME/second. Signing again with the same key "
+                                  "and version gives the same bytes.")
+    sign.add_argument("directory", help="export directory holding manifest.json")
+    sign.add_argument("--key", required=True, help="secret key file from `edge-digits keygen` (or `minisign -G -W`)")
+    sign.add_argument("--set-version", type=positive_int, required=True, metavar="N",
+                      help="this set's version; devices with a version record refuse a set older than one they accepted")
+    sign.add_argument("--name", default="digits", help="the set's name in the signature (default digits)")
+    sign.set_defaults(handler=commands.command_sign)
 
     read = subcommands.add_parser("read", parents=[common], help="read handwritten digits in images")
     read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")
@@ -161,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "then the installed package's models)")
     web.add_argument("--build", metavar="DIR", help="instead of serving, write the page as one static folder (the page, "
                                                     "onnxruntime-web, the model, checksums.json) for any static host")
+    add_trust_options(web)
     web.set_defaults(handler=commands.command_web)
     return parser
 

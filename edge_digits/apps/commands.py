@@ -66,6 +66,10 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
+    if args.micro and not args.int8:  # only derive OUT/micro/ from the existing OUT/digits_int8.tflite
+        if args.fp16 or args.model or args.keep_failing:
+            raise EdgeDigitsError("--micro alone derives OUT/micro/ from an existing export; add --int8 to export first")
+        return command_export_micro(args)
     from edge_digits.build.exporter import (  # TensorFlow-free module: export() checks its inputs, then imports TF quietly
         export,
         summary,
@@ -73,12 +77,23 @@ def command_export(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     manifest = export(model=args.model, out=args.out, int8=args.int8, fp16=args.fp16, data_path=args.data,
-                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing)
+                      calibration=args.calibration, seed=args.seed, keep_failing=args.keep_failing,
+                      train=args.train)
     print(summary(manifest))
     print(f"wrote {Path(args.out) / 'manifest.json'} in {time.monotonic() - started:.0f} s")
     if not manifest["parity"]["passed"]:
         print(f"{PROGRAM}: error: parity failed; the failing set was kept because of --keep-failing", file=sys.stderr)
         return 1
+    return command_export_micro(args) if args.micro else 0
+
+
+def command_export_micro(args: argparse.Namespace) -> int:
+    from edge_digits.build.micro_export import export_micro, summary
+
+    started = time.monotonic()
+    result = export_micro(args.out, data_path=args.data)
+    print(summary(result, Path(args.out)))
+    print(f"micro set written in {time.monotonic() - started:.0f} s")
     return 0
 
 
@@ -119,6 +134,24 @@ def command_bench(args: argparse.Namespace) -> int:
     print(format_markdown(results) if args.markdown else format_table(results), end="")
     for path in [*results["plots"], *([args.json] if args.json else [])]:
         print(f"wrote {path}", file=sys.stderr)  # stderr keeps --markdown output pasteable
+    return 0
+
+
+def command_keygen(args: argparse.Namespace) -> int:
+    from edge_digits.build.signer import write_key_pair
+
+    secret_path, public_path, public = write_key_pair(args.out)
+    print(f"wrote {secret_path} (secret: keep it off devices and out of version control)")
+    print(f"wrote {public_path}; devices trust it with --trust {public_path} or --trust {public.base64()}")
+    return 0
+
+
+def command_sign(args: argparse.Namespace) -> int:
+    from edge_digits.build.signer import read_secret_key, sign_set
+
+    key = read_secret_key(args.key)
+    for path in sign_set(args.directory, key, args.set_version, args.name):
+        print(f"wrote {path} (key {key.public.id_text}, set version {args.set_version})")
     return 0
 
 

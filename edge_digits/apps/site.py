@@ -16,6 +16,8 @@ from pathlib import Path
 
 from edge_digits.apps.web import MODELS_PREFIX, WEB_DIR, check_model_dir, check_web_dir
 from edge_digits.errors import EdgeDigitsError
+from edge_digits.runtime.manifest import verify_artifact
+from edge_digits.runtime.trust import Trust, trust_from
 
 FILE_LIST = "offline.json"  # the page's files, shared with the service worker (web/sw.js)
 CHECKSUMS = "checksums.json"
@@ -45,15 +47,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_site(out: str | os.PathLike, model: str | os.PathLike | None = None, web_dir: Path = WEB_DIR) -> dict:
+def build_site(out: str | os.PathLike, model: str | os.PathLike | None = None, web_dir: Path = WEB_DIR,
+               trust: Trust | None = None) -> dict:
     """Write the static site to `out` (replacing what the site owns there, keeping other files such as a
-    host's CNAME); -> the checksums written. Nothing changes in `out` when anything is missing."""
+    host's CNAME); -> the checksums written. The model set is checked as `edge-digits web` checks it (its
+    manifest, signed when `trust` has keys) and each model file is copied from the bytes verified against it.
+    Nothing changes in `out` when anything is missing or does not verify."""
     from edge_digits.build.staging import StagedDirectory
 
     if Path(out).exists() and not Path(out).is_dir():
         raise EdgeDigitsError(f"--build must name a directory, got the file {out}")
     check_web_dir(web_dir)
-    model_dir = check_model_dir(model)
+    model_dir, manifest = check_model_dir(model, trust)
     names = site_files(web_dir)
     sources = {name: source_of(name, web_dir, model_dir) for name in names}
     missing = [str(path) for path in sources.values() if not path.is_file()]
@@ -65,7 +70,12 @@ def build_site(out: str | os.PathLike, model: str | os.PathLike | None = None, w
             for name, source in sources.items():
                 target = staged.path / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
+                if source.parent == model_dir:  # a model file: the bytes checked against the set's manifest
+                    content = source.read_bytes()
+                    verify_artifact(source, manifest, content)
+                    target.write_bytes(content)
+                else:
+                    shutil.copyfile(source, target)
             checksums = {"files": {name: {"sha256": sha256_of(staged.path / name), "bytes": (staged.path / name).stat().st_size}
                                    for name in sorted(names)}}
             (staged.path / CHECKSUMS).write_text(json.dumps(checksums, indent=2) + "\n", encoding="utf-8")
@@ -78,7 +88,7 @@ def build_site(out: str | os.PathLike, model: str | os.PathLike | None = None, w
 
 def run_build(args) -> int:
     """`edge-digits web --build DIR`: build, then say what was written."""
-    checksums = build_site(args.build, args.model)
+    checksums = build_site(args.build, args.model, trust=trust_from(args.trust, args.version_record))
     total = sum(entry["bytes"] for entry in checksums["files"].values())
     print(f"wrote {len(checksums['files'])} files ({total / 1e6:.1f} MB) and {CHECKSUMS} to {args.build}; "
           "serve it over HTTPS (or localhost) from any static host")

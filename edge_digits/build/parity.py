@@ -4,6 +4,9 @@ Artifacts are found through formats.FORMATS and loaded with runtime.load_classif
 code users run, so a broken runtime path fails parity too. Thresholds live in THRESHOLDS only.
 A model with RGB input (Format.input_channels 3) gets the gray test images replicated to R, G and B
 by its classifier and is held to the int8 pair threshold against the int8 TFLite as well as Keras.
+Beside the measured pairs, every int8 ONNX model must carry a host-independent proof (build/saturation.py) that
+its integer kernels cannot saturate on any x86 CPU: a measurement on one CPU cannot see another CPU's bug.
+A micro/ set (micro_export.py) adds one row: the TFLM interpreter against the int8 TFLite, same threshold.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from typing import Callable
 import numpy as np
 
 from edge_digits.build.mnist import load_mnist, preprocess
+from edge_digits.build.saturation import SaturationProof, prove
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.formats import FORMATS, Format, format_by_name
 from edge_digits.runtime.classifier import load_classifier
-from edge_digits.runtime.manifest import read_manifest, verify_artifact
+from edge_digits.runtime.cpu import describe_machine, measured_on
+from edge_digits.runtime.manifest import verify_artifact
+from edge_digits.runtime.trust import checked_manifest
 
 BATCH_SIZE = 1000
 
@@ -78,25 +84,29 @@ class ParityRow:
 
 @dataclass
 class ParityReport:
-    """All pairs compared on the same images; `passed` only when every row passed."""
+    """All pairs compared on the same images, and the int8 ONNX saturation proofs; `passed` only when every
+    row passed and every proof holds. `measured_on` names the CPU and instruction-set path of the figures."""
 
     directory: str
     count: int
     rows: list[ParityRow] = field(default_factory=list)
+    proofs: list[SaturationProof] = field(default_factory=list)
+    measured_on: dict[str, str] = field(default_factory=measured_on)
 
     @property
     def passed(self) -> bool:
-        return bool(self.rows) and all(row.passed for row in self.rows)
+        return bool(self.rows) and all(row.passed for row in self.rows) and all(proof.safe for proof in self.proofs)
 
     def failures(self) -> str:
-        """The failing pairs with their figures and thresholds, on one line."""
-        return "; ".join(f"{row.pair} (agree {row.agreement:.2%}, max|dp| {row.max_abs_dp:.1e}, acc "
-                         f"{row.candidate_accuracy:.2%} vs {row.reference_accuracy:.2%}; needs {row.threshold})"
-                         for row in self.rows if not row.passed)
+        """The failing pairs with their figures and thresholds, and the unsafe proofs, on one line."""
+        failed = [f"{row.pair} (agree {row.agreement:.2%}, max|dp| {row.max_abs_dp:.1e}, acc "
+                  f"{row.candidate_accuracy:.2%} vs {row.reference_accuracy:.2%}; needs {row.threshold})"
+                  for row in self.rows if not row.passed]
+        return "; ".join(failed + [proof.summary() for proof in self.proofs if not proof.safe])
 
     def to_dict(self) -> dict:
-        return {"directory": self.directory, "count": self.count, "passed": self.passed,
-                "rows": [asdict(row) for row in self.rows]}
+        return {"directory": self.directory, "count": self.count, "passed": self.passed, "measured_on": self.measured_on,
+                "rows": [asdict(row) for row in self.rows], "proofs": [proof.to_dict() for proof in self.proofs]}
 
 
 def predict_in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
@@ -135,11 +145,18 @@ def pairs_for(names: list[str]) -> list[tuple[str, str, Threshold]]:
     return pairs
 
 
-def build_report(predictions: dict[str, np.ndarray], labels: np.ndarray, directory: str = "") -> ParityReport:
+def saturation_proofs(directory: Path) -> list[SaturationProof]:
+    """The saturation proof of every int8 ONNX model of the table present in `directory`."""
+    return [prove(directory / entry.file) for entry in artifacts_in(directory)
+            if entry.backend == "onnx" and entry.precision == "int8"]
+
+
+def build_report(predictions: dict[str, np.ndarray], labels: np.ndarray, directory: str = "",
+                 proofs: list[SaturationProof] | None = None) -> ParityReport:
     """Compare every covered pair among `predictions` (format name -> probabilities, 'keras' included)."""
     if "keras" not in predictions:
         raise ValueError("parity needs the Keras model's predictions as the reference")
-    report = ParityReport(directory=directory, count=len(labels))
+    report = ParityReport(directory=directory, count=len(labels), proofs=list(proofs or []))
     for candidate, reference, threshold in pairs_for(list(predictions)):
         metrics = compare(predictions[candidate], predictions[reference], labels)
         gap_pp = 100.0 * (metrics["candidate_accuracy"] - metrics["reference_accuracy"])
@@ -168,7 +185,7 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
     others = [entry for entry in artifacts_in(directory) if entry.backend != "keras"]
     if not others:
         raise EdgeDigitsError(f"{directory} holds no exported artifacts to compare; run `edge-digits export --out {directory}`")
-    manifest = read_manifest(directory)
+    manifest = checked_manifest(directory)  # signed, when trusted keys are configured
     for entry in [keras_entry, *others]:  # checksums first: a tampered file fails in a second, not after TF loads
         verify_artifact(directory / entry.file, manifest)
     mnist = load_mnist(data_path)
@@ -183,17 +200,25 @@ def run_parity(directory: str | os.PathLike, data_path: str | os.PathLike | None
         classifier = load_classifier(directory / entry.file, backend=entry.backend, verify=True)
         with quiet_stderr(replay=False):  # LiteRT prints a delegate banner on first invoke
             predictions[entry.name] = predict_in_batches(classifier.predict, images)
-    return build_report(predictions, labels, directory=str(directory))
+    report = build_report(predictions, labels, directory=str(directory), proofs=saturation_proofs(directory))
+    from edge_digits.build import micro_export  # it imports this module; TFLM loads only for a micro set
+
+    if (directory / micro_export.MICRO_DIR).is_dir():  # the TFLM interpreter against the int8 TFLite
+        report.rows.append(micro_export.micro_parity_row(directory, images, labels, predictions.get("tflite-int8")))
+    return report
 
 
 def format_table(report: ParityReport) -> str:
     """A fixed-width table of the report, one row per pair, with a PASS/FAIL verdict line."""
     header = f"{'pair':<34} {'agree':>8} {'max|dp|':>10} {'acc':>8} {'ref acc':>8}  {'threshold':<32} result"
-    lines = [f"parity on {report.count} MNIST test images ({report.directory})", header, "-" * len(header)]
+    lines = [f"parity on {report.count} MNIST test images ({report.directory}), measured on "
+             f"{describe_machine(report.measured_on)}", header, "-" * len(header)]
     for row in report.rows:
         lines.append(
             f"{row.pair:<34} {row.agreement:>8.2%} {row.max_abs_dp:>10.2e} {row.candidate_accuracy:>8.2%} "
             f"{row.reference_accuracy:>8.2%}  {row.threshold:<32} {'PASS' if row.passed else 'FAIL'}"
         )
+    for proof in report.proofs:
+        lines.append(f"{'PASS' if proof.safe else 'FAIL'} int16 saturation proof (any CPU): {proof.summary()}")
     lines.append(f"overall: {'PASS' if report.passed else 'FAIL'}")
     return "\n".join(lines)

@@ -26,11 +26,12 @@ from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
 from edge_digits.measure.bench_report import format_markdown, format_table, write_plots  # noqa: F401 (public API)
 from edge_digits.options import progress
+from edge_digits.runtime.cpu import measured_on
 from edge_digits.runtime.manifest import (
     package_versions,
-    read_manifest,
     verify_artifact,
 )
+from edge_digits.runtime.trust import checked_manifest
 
 Predict = Callable[[np.ndarray], np.ndarray]
 WARMUP = 50  # untimed runs before timing (allocations, lazy init, CPU caches)
@@ -199,22 +200,12 @@ def flag_slow_int8(rows: list[dict[str, Any]]) -> None:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, core counts, OS, Python and library versions, date: what a number depends on."""
+    """CPU model and instruction-set path, core counts, OS, Python and library versions, date: what a number
+    depends on (int8 kernels, and so timings, differ between AVX2, AVX-512 VNNI and ARM dot product)."""
     versions = package_versions(VERSIONS)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
-            "machine": platform.machine(), "versions": versions,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
-def _cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return next((fields[key] for key in ("model name", "Model", "Hardware", "Processor") if fields.get(key)), "unknown")
+    return {**measured_on(), "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
+            "versions": versions, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def run_bench(directory: str | os.PathLike = "export", data_path: str | os.PathLike | None = None, threads: int = 1,
@@ -228,7 +219,7 @@ def run_bench(directory: str | os.PathLike = "export", data_path: str | os.PathL
     for name, value in (("threads", threads), ("runs", runs), ("pipeline frames", pipeline_frames)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "pipeline frames" else 1):
             raise EdgeDigitsError(f"{name} must be a whole number >= {0 if name == 'pipeline frames' else 1}, got {value!r}")
-    manifest = read_manifest(directory)
+    manifest = checked_manifest(directory)  # signed, when trusted keys are configured
     mnist = load_mnist(data_path)
     images, labels = preprocess(mnist.x_test), mnist.y_test.astype(np.int64)
     rows: dict[str, dict[str, Any]] = {}

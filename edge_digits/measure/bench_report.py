@@ -65,7 +65,7 @@ def _predict_line(results: dict[str, Any]) -> str | None:
 
 def _notes(results: dict[str, Any]) -> list[str]:
     settings, machine = results["settings"], results["machine"]
-    notes = [f"{machine['cpu']}, {settings['threads']} thread(s), batch-1 latency over {settings['runs']} runs "
+    notes = [f"{machine['cpu']} ({machine['path']} path), {settings['threads']} thread(s), batch-1 latency over {settings['runs']} runs "
              f"after {settings['warmup']} warm-up runs; accuracy on {settings['test_images']} MNIST test images."]
     if any(row.get("int8_slower_than_fp32") for row in results["artifacts"]):
         notes.append(f"{SLOW_MARK} int8 slower (p50) than the fp32 model of the same runtime.")

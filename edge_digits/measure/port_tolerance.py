@@ -57,7 +57,7 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def _rendered(digit: np.ndarray, rendering: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+def rendered(digit: np.ndarray, rendering: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
     """An MNIST digit as stored (light, 28x28) or as a 56x56 dark-on-paper crop with sensor noise."""
     if rendering == "mnist-28":
         return digit, False
@@ -81,7 +81,7 @@ def measure_tolerance(export_dir: str | os.PathLike = "export", data_path: str |
     rows = []
     for rendering in ("mnist-28", "paper-56"):
         rng = np.random.default_rng(seed)
-        crops = [_rendered(digit, rendering, rng) for digit in digits]
+        crops = [rendered(digit, rendering, rng) for digit in digits]
         exact = [to_bytes(normalize.normalize_crop(crop, ink="dark" if dark else "light")) for crop, dark in crops]
         reference = predict(exact)
         for name, variant in VARIANTS.items():

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     try:
-        verify = not args.no_verify and not (args.model and Path(args.model).is_file())
+        verify = not args.no_verify and (bool(args.trust) or not (args.model and Path(args.model).is_file()))
         reader = reader_from_args(args, verify=verify, threads=1)
         frames = make_frames(args.frames, args.data, seed=args.seed)
         result = measure(reader, frames, args.repeats)

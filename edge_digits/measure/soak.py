@@ -47,11 +47,13 @@ def write_clip(directory: Path, scenes: int, data_path: str | None) -> Path:
     return path
 
 
-def run_demo(video: Path, frames: int, model: str | None, backend: str, verify: bool = True) -> tuple[list[dict], list[float], str]:
+def run_demo(video: Path, frames: int, model: str | None, backend: str, verify: bool = True,
+             trust: list[str] | None = None, version_record: str | None = None) -> tuple[list[dict], list[float], str]:
     """The camera demo's JSON records, the arrival time of each, and its stderr; RuntimeError if it failed."""
     command = [sys.executable, "-m", "edge_digits.apps.camera", "--headless", "--loop", "--source", str(video),
                "--max-frames", str(frames), "--backend", backend, *(["--model", model] if model else []),
-               *([] if verify else ["--no-verify"])]
+               *([] if verify else ["--no-verify"]), *(f"--trust={key}" for key in trust or ()),
+               *([f"--version-record={version_record}"] if version_record else [])]
     records, arrivals = [], []
     with tempfile.TemporaryFile(mode="w+") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1)
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             video = write_clip(Path(directory), args.scenes, args.data)
             print(f"soak: {args.frames} frames of a looping {2 * args.scenes}-frame synthetic video, "
                   f"model {args.model or 'default export/'} ({args.backend})", flush=True)
-            records, arrivals, _ = run_demo(video, args.frames, args.model, args.backend, verify=not args.no_verify)
+            records, arrivals, _ = run_demo(video, args.frames, args.model, args.backend, verify=not args.no_verify,
+                                            trust=args.trust, version_record=args.version_record)
     except Exception as error:  # one line: this is a command-line tool
         print(f"{PROG}: error: {' '.join(str(error).split()) or error.__class__.__name__}", file=sys.stderr)
         return 2

@@ -15,7 +15,8 @@ import numpy as np
 
 from edge_digits.errors import EdgeDigitsError, error_line
 from edge_digits.formats import FORMATS, Format, format_for_file
-from edge_digits.runtime.manifest import MANIFEST_NAME, read_manifest, verify_artifact
+from edge_digits.runtime.manifest import MANIFEST_NAME, verify_artifact
+from edge_digits.runtime.trust import NO_VERIFY_WITH_KEYS, Trust, checked_manifest, trust_from
 
 EXPORT_DIR_VARIABLE = "EDGE_DIGITS_EXPORT"
 BACKENDS = ("onnx", "tflite")
@@ -101,9 +102,9 @@ def check_images(images: Any) -> np.ndarray:
 
 
 class OnnxClassifier(Classifier):
-    """onnxruntime session on the CPU; the batch dimension is dynamic."""
+    """onnxruntime session on the CPU, built from the model file's bytes (`content`); the batch dimension is dynamic."""
 
-    def __init__(self, path: Path, entry: Format, threads: int = 1):
+    def __init__(self, path: Path, entry: Format, content: bytes, threads: int = 1):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -111,7 +112,7 @@ class OnnxClassifier(Classifier):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
         except Exception as error:
             raise EdgeDigitsError(f"cannot load ONNX model {path}: {error_line(error)}") from None
         self.input_name = self.session.get_inputs()[0].name
@@ -122,9 +123,10 @@ class OnnxClassifier(Classifier):
 
 
 class TfliteClassifier(Classifier):
-    """ai-edge-litert interpreter; resizes its input tensor when the batch size changes."""
+    """ai-edge-litert interpreter over the model file's bytes (`content`, never a memory map of a file that could
+    change underneath); resizes its input tensor when the batch size changes."""
 
-    def __init__(self, path: Path, entry: Format, threads: int = 1):
+    def __init__(self, path: Path, entry: Format, content: bytes, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
         from edge_digits.runtime.quiet import quiet_stderr
@@ -133,7 +135,7 @@ class TfliteClassifier(Classifier):
             # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" on the first allocation;
             # on stderr it would be a second line beside any one-line error of the CLI or the demo.
             with quiet_stderr(replay=False):
-                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self.interpreter = Interpreter(model_content=content, num_threads=threads)
                 self.interpreter.allocate_tensors()
         except Exception as error:
             raise EdgeDigitsError(f"cannot load TFLite model {path}: {error_line(error)}") from None
@@ -177,17 +179,24 @@ def load_classifier(
     precision: str = "int8",
     verify: bool = True,
     threads: int = 1,
+    trust: Trust | None = None,
 ) -> Classifier:
-    """Load an artifact (file, export directory, or default_export_dir's) checked against its manifest."""
+    """Load an artifact (file, export directory, or default_export_dir's) checked against its manifest, and with
+    `trust.keys` (default: $EDGE_DIGITS_TRUSTED_KEYS's) that manifest against its signature (trust.py). The model
+    is built from the bytes that were checked, so a file replaced after the check is never used unchecked."""
+    trust = trust_from() if trust is None else trust
+    if trust.keys and not verify:
+        raise EdgeDigitsError(NO_VERIFY_WITH_KEYS)
     path = resolve_artifact(model, backend, precision)
     if not path.is_file():
         raise EdgeDigitsError(f"model not found: {path}")
     entry = format_for_file(path.name) or _guess_format(path)
     if entry.backend not in LOADERS:
         raise EdgeDigitsError(f"{path} is a {entry.backend} model; the runtime loads .onnx and .tflite files")
+    content = path.read_bytes()
     if verify:
-        verify_artifact(path, read_manifest(path.parent))
-    return LOADERS[entry.backend](path, entry, threads=threads)
+        verify_artifact(path, checked_manifest(path.parent, trust), content)
+    return LOADERS[entry.backend](path, entry, content, threads=threads)
 
 
 def _guess_format(path: Path) -> Format:

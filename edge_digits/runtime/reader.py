@@ -7,7 +7,7 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from edge_digits.runtime import normalize, segment
 from edge_digits.runtime.classifier import Classifier, load_classifier
 from edge_digits.runtime.imageio import as_uint8
 from edge_digits.runtime.second_opinion import AUTO, SECOND_BELOW, SecondOpinion, second_beside
+from edge_digits.runtime.trust import trust_from
 
 SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's confidence by this much ...
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
@@ -67,6 +68,12 @@ class DigitReader:
     (edge_digits/export, mapped from the repository's export/ at build time). Each is verified
     against its directory's manifest.json unless verify=False.
 
+    `trusted_keys` (minisign .pub paths, inline keys or "project" for the key that signs the shipped set; added
+    to $EDGE_DIGITS_TRUSTED_KEYS) makes the reader accept only sets whose manifest.json a trusted key signed,
+    the second model's set too; `version_record` (or $EDGE_DIGITS_VERSION_RECORD) is a file that remembers the
+    newest signed version of each set accepted, to refuse older ones. Without keys: sha256 integrity only.
+    A Classifier passed in is used as it is. docs/security.md.
+
     `second_model` (a file, export directory or Classifier, loaded the same way) re-reads the digits the
     first model read below `second_below` confidence (second_opinion.SecondOpinion): a larger model
     where the small one is unsure. Segmentation, splits and drops stay the first model's decisions.
@@ -83,17 +90,20 @@ class DigitReader:
         precision: str = "fp32",
         second_model: str | os.PathLike | Classifier | None = AUTO,
         second_below: float = SECOND_BELOW,
+        trusted_keys: Iterable[str | os.PathLike] | None = None,
+        version_record: str | os.PathLike | None = None,
     ):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        trust = trust_from(trusted_keys, version_record)
 
         def load(item: str | os.PathLike | Classifier | None) -> Classifier:
             return item if isinstance(item, Classifier) else load_classifier(
-                item, backend=backend, precision=precision, verify=verify, threads=threads)
+                item, backend=backend, precision=precision, verify=verify, threads=threads, trust=trust)
 
         self.classifier = load(model)
         if isinstance(second_model, str) and second_model == AUTO:
-            second_model = second_beside(self.classifier)
+            second_model = second_beside(self.classifier, require_manifest=not trust.keys)
         self.second_opinion = None if second_model is None else SecondOpinion(load(second_model), second_below)
         self.min_confidence = min_confidence
         self.clock = time.perf_counter  # what `timings` measure; time.thread_time gives CPU seconds

@@ -26,14 +26,16 @@ SECOND_SET = "second"  # the sub-directory of an export set that holds its secon
 AUTO = "auto"  # second_model= default: the SECOND_SET artifact beside the first model, when there is one
 
 
-def second_beside(first: Classifier) -> Path | None:
+def second_beside(first: Classifier, require_manifest: bool = True) -> Path | None:
     """The artifact of the same name as `first`'s in its export directory's SECOND_SET, when that set holds one
-    (so an int8 TFLite first model gets the int8 TFLite second model); None otherwise."""
+    (so an int8 TFLite first model gets the int8 TFLite second model); None otherwise. With `require_manifest`
+    False (trusted keys: the load then refuses an unsigned set) a model without its manifest is returned too."""
     path = getattr(first, "path", None)
     if path is None:
         return None
     candidate = Path(path).parent / SECOND_SET / Path(path).name
-    return candidate if candidate.is_file() and (candidate.parent / MANIFEST_NAME).is_file() else None
+    has_manifest = (candidate.parent / MANIFEST_NAME).is_file()
+    return candidate if candidate.is_file() and (has_manifest or not require_manifest) else None
 
 
 class SecondOpinion:
