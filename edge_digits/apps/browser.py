@@ -14,14 +14,14 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from edge_digits.apps.web import HOST, ORT_ENTRY, WEB_DIR, make_server, url_of
+from edge_digits.apps.web import HOST, ORT_ENTRY, WEB_DIR, PageServer, make_server, url_of
 
 CHROMIUM_VARIABLE = "EDGE_DIGITS_CHROMIUM"
 CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's binary itself: the /usr/bin wrapper prints a shell warning
@@ -80,7 +80,7 @@ class Browser:
         return session
 
 
-def plain_server(directory: str | os.PathLike) -> ThreadingHTTPServer:
+def plain_server(directory: str | os.PathLike) -> PageServer:
     """A plain static file server of `directory` on HOST (any free port): no special headers, as a simple
     host serves a site built by `edge-digits web --build`."""
 
@@ -88,7 +88,7 @@ def plain_server(directory: str | os.PathLike) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    return ThreadingHTTPServer((HOST, 0), partial(Handler, directory=str(directory)))
+    return PageServer((HOST, 0), partial(Handler, directory=str(directory)))
 
 
 @contextmanager

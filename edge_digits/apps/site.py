@@ -1,8 +1,8 @@
 """`edge-digits web --build DIR`: the browser page as one self-contained static folder any host can serve.
 
-The folder holds the page, its modules, the service worker, onnxruntime-web's files and the model and labels
-under the paths the page uses (web/offline.json lists them), and checksums.json: the SHA-256 and size of
-every file. It is built beside DIR and swapped in whole (build.staging), so DIR is the old site or the new
+The folder holds the page, its modules, the service worker, onnxruntime-web's files and the model (verified
+against its set's manifest) under the paths the page uses (web/offline.json lists them), and checksums.json:
+the SHA-256 and size of every file. It is built beside DIR and swapped in whole (build.staging), so DIR is the old site or the new
 one, never half of either. Standard library only (and the staging helper).
 """
 

@@ -82,6 +82,16 @@ class PageHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class PageServer(ThreadingHTTPServer):
+    """A threading server on which a browser may drop a connection (a closed tab, a service worker's
+    cancelled refresh) without a traceback on stderr; other errors are reported as usual."""
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def check_web_dir(web_dir: Path) -> None:
     """The page and its npm packages exist; else one line naming the command that installs them."""
     if not (web_dir / "index.html").is_file():
@@ -113,7 +123,7 @@ def make_server(port: int = 8000, model: str | os.PathLike | None = None, web_di
     model_dir, manifest = check_model_dir(model, trust)
     handler = partial(PageHandler, web_dir=web_dir, model_dir=model_dir, manifest=manifest)
     try:
-        server = ThreadingHTTPServer((HOST, port), handler)
+        server = PageServer((HOST, port), handler)
     except OSError as error:
         reason = "already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
         raise EdgeDigitsError(f"cannot serve on {HOST}:{port}: {reason}") from None

@@ -187,8 +187,22 @@ async function startCamera() {
 
 // ---- Installable and offline: the service worker caches the page, onnxruntime-web and the model ----
 // (secure contexts only: https or localhost; ?offline=0 leaves it unregistered)
+/** Resolves true once a service worker holds the page's files, false when it cannot (it never hangs). */
+function activated(registration) {
+  return new Promise((resolve) => {
+    const worker = registration.installing || registration.waiting;
+    if (!worker) { resolve(Boolean(registration.active)); return; }
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve(true);
+      if (worker.state === "redundant") {
+        console.warn("no offline copy: the service worker could not cache the page's files");
+        resolve(Boolean(registration.active));
+      }
+    });
+  });
+}
 const offline = ("serviceWorker" in navigator && params.get("offline") !== "0")
-  ? navigator.serviceWorker.register("sw.js").then(() => navigator.serviceWorker.ready).then(() => true, (error) => {
+  ? navigator.serviceWorker.register("sw.js").then(activated, (error) => {
     console.warn(`no offline copy: ${error.message}`);
     return false;
   })
