@@ -18,6 +18,8 @@ from tests.conftest import EXPORT_DIR
 MNIST_DIGITS = 500
 SCENES = 50
 RULED_SCENES = 12
+TWO_ROW_FRAMES = 24
+LAYOUT_SCENES = 8  # of each layout read
 
 
 def require_browser() -> None:
@@ -105,6 +107,33 @@ def test_ruled_paper_scores_within_two_points_of_python(session, mnist_path, pyt
     assert page_accuracy >= 0.9
 
 
+@pytest.fixture(scope="module")
+def same_model_reader():
+    """The Python reader with the page's own model (int8 ONNX): to hold the port to the reader, not one model to another."""
+    from edge_digits.runtime.reader import DigitReader
+
+    return DigitReader(EXPORT_DIR / "digits_int8.onnx", second_model=None)
+
+
+def test_texts_and_line_breaks_match_python_on_wobbly_rows_and_layouts(session, mnist, mnist_path, same_model_reader):
+    """Line grouping and ordering as runtime/reader.py does them: two wobbly rows of five digits, and the
+    layouts the plain suite never shows (touching digits, a stray mark, scattered groups; a lone digit's
+    2400x1800 page is left out for time): the page's reading (digits, boxes, confidences, lines) is the
+    Python reader's with the same model on every one."""
+    from edge_digits.measure.layouts import make_layouts
+    from edge_digits.measure.scenes import make_scene
+
+    images = [make_scene(np.random.default_rng([27, index]), (mnist.x_test, mnist.y_test), rows=[5, 5]).image
+              for index in range(TWO_ROW_FRAMES)]
+    layouts = make_layouts(LAYOUT_SCENES, data_path=mnist_path)
+    images += [scene.image for name in ("touching", "stray", "scattered") for scene in layouts[name]]
+    page = browser.read_images(session, images)
+    python = [same_model_reader.read(image).to_dict() for image in images]
+    differ = [(index, ours["text"], theirs["text"]) for index, (ours, theirs) in enumerate(zip(page, python)) if ours != theirs]
+    assert differ == [], f"{len(differ)} of {len(images)} readings differ (index, page, Python): {differ[:5]}"
+    assert sum("\n" in reading["text"] for reading in python) >= TWO_ROW_FRAMES  # the two-row frames do read as two lines
+
+
 def test_reading_has_python_shape(session, mnist_path, python_reader):
     """read() returns Reading.to_dict()'s shape: text, and per digit its value, confidence, box and line."""
     from edge_digits.measure.scenes import make_suite
@@ -178,6 +207,19 @@ def test_draw_mode_reads_as_the_user_writes(session):
     page.wait_for_function("document.getElementById('text').textContent.trim() === '1'", timeout=15000)
     browser.draw_digits(page, " 0")
     page.wait_for_function("document.getElementById('text').textContent.trim() === '10'", timeout=15000)
+
+
+def test_draw_mode_reads_a_finger_on_a_touch_screen(chromium):
+    """On a touch screen (touch emulation), a finger's strokes reach the pad as touch pointer events and are read."""
+    touch = chromium.open(touch=True, viewport=(400, 700))
+    page = touch.page
+    page.evaluate("""window.pointerKinds = new Set();
+        document.getElementById('pad').addEventListener('pointerdown', (event) => window.pointerKinds.add(event.pointerType));""")
+    browser.draw_digits(page, "47", touch=True)
+    page.wait_for_function("document.getElementById('text').textContent.trim() === '47'", timeout=15000)
+    assert page.evaluate("[...window.pointerKinds]") == ["touch"]
+    assert page.evaluate("getComputedStyle(document.getElementById('pad')).touchAction") == "none"  # no scrolling while writing
+    assert touch.errors == []
 
 
 def test_page_loads_nothing_from_elsewhere(session):

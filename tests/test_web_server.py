@@ -18,12 +18,18 @@ from edge_digits.errors import EdgeDigitsError
 from tests.conftest import EXPORT_DIR, REPO, run_cli
 
 
+def require_npm_packages() -> None:
+    """Skip (outside CI) or fail (CI) without web/node_modules: the server refuses to start before anything else."""
+    if (WEB_DIR / ORT_ENTRY).is_file():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("web/node_modules is missing: .ci/run must run `npm ci --prefix web`")
+    pytest.skip("the page's npm packages are missing: npm ci --prefix web")
+
+
 @pytest.fixture(scope="module")
 def server():
-    if not (WEB_DIR / ORT_ENTRY).is_file():
-        if os.environ.get("CI"):
-            pytest.fail("web/node_modules is missing: .ci/run must run `npm ci --prefix web`")
-        pytest.skip("the page's npm packages are missing: npm ci --prefix web")
+    require_npm_packages()
     served = make_server(0)
     thread = threading.Thread(target=served.serve_forever, daemon=True)
     thread.start()
@@ -70,12 +76,15 @@ def test_missing_npm_packages_name_the_command(tmp_path):
     (["--model", "no-such-dir"], "--model must be an export directory"),
 ])
 def test_bad_options_are_one_line_errors(args, message):
+    if args[0] == "--model":
+        require_npm_packages()  # the missing packages are reported first
     result = run_cli("web", *args, timeout=60)
     assert result.returncode != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_port_in_use_is_one_line_error():
+    require_npm_packages()  # the missing packages are reported first
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

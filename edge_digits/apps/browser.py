@@ -13,13 +13,15 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from edge_digits.apps.web import HOST, ORT_ENTRY, WEB_DIR, make_server, url_of
+from edge_digits.apps.web import HOST, ORT_ENTRY, WEB_DIR, PageServer, make_server, url_of
 
 CHROMIUM_VARIABLE = "EDGE_DIGITS_CHROMIUM"
 CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's binary itself: the /usr/bin wrapper prints a shell warning
@@ -62,12 +64,13 @@ class Session:
 class Browser:
     """Headless Chromium beside a local server of the page; `open` gives a fresh, ready page."""
 
-    def __init__(self, chromium: Any, url: str):
-        self.chromium, self.url = chromium, url
+    def __init__(self, chromium: Any, url: str, server: Any = None):
+        self.chromium, self.url, self.server = chromium, url, server
 
-    def open(self, query: str = "", viewport: tuple[int, int] = (760, 640)) -> Session:
-        """A new page at the page's URL + `query`, recording requests and errors, once its model is ready."""
-        page = self.chromium.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    def open(self, query: str = "", viewport: tuple[int, int] = (760, 640), touch: bool = False) -> Session:
+        """A new page at the page's URL + `query`, recording requests and errors, once its model is ready
+        (`touch`: a touch screen, as a phone's)."""
+        page = self.chromium.new_page(viewport={"width": viewport[0], "height": viewport[1]}, has_touch=touch)
         session = Session(page, self.url + query)
         page.on("request", lambda request: session.requests.append(request.url))
         page.on("console", lambda message: session.errors.append(message.text) if message.type == "error" else None)
@@ -77,12 +80,25 @@ class Browser:
         return session
 
 
+def plain_server(directory: str | os.PathLike) -> PageServer:
+    """A plain static file server of `directory` on HOST (any free port): no special headers, as a simple
+    host serves a site built by `edge-digits web --build`."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return PageServer((HOST, 0), partial(Handler, directory=str(directory)))
+
+
 @contextmanager
-def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | None = None) -> Iterator[Browser]:
-    """Serve the page on a free port and start headless Chromium with a fake camera (playing `video`, a .y4m file, if given)."""
+def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | None = None,
+           site: str | os.PathLike | None = None) -> Iterator[Browser]:
+    """Serve the page on a free port (`edge-digits web`, or a plain static server of the built `site`) and
+    start headless Chromium with a fake camera (playing `video`, a .y4m file, if given)."""
     from playwright.sync_api import sync_playwright
 
-    server = make_server(0, model)
+    server = make_server(0, model) if site is None else plain_server(site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     flags = FLAGS + FAKE_CAMERA + ([f"--use-file-for-fake-video-capture={Path(video).resolve()}"] if video else [])
@@ -90,7 +106,7 @@ def launch(model: str | os.PathLike | None = None, video: str | os.PathLike | No
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=flags)
             try:
-                yield Browser(chromium, url_of(server))
+                yield Browser(chromium, url_of(server), server)
             finally:
                 chromium.close()
     finally:
@@ -113,7 +129,8 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
 
 
-def _packed(image: np.ndarray) -> dict[str, Any]:
+def packed(image: np.ndarray) -> dict[str, Any]:
+    """An image as the page's DECODE takes it: width, height and base64 RGBA bytes."""
     rgba = to_rgba(image)
     return {"width": rgba.shape[1], "height": rgba.shape[0], "data": base64.b64encode(rgba.tobytes()).decode("ascii")}
 
@@ -144,7 +161,7 @@ def read_images(session: Session, images: list[np.ndarray]) -> list[dict[str, An
         readings += session.page.evaluate(f"""async (images) => {{ {DECODE}
             const out = [];
             for (const image of images) out.push(await window.edgeDigits.read(await decode(image)));
-            return out; }}""", [_packed(image) for image in batch])
+            return out; }}""", [packed(image) for image in batch])
     return readings
 
 
@@ -156,7 +173,7 @@ def time_reads(session: Session, images: list[np.ndarray], warmup: int = 10,
     cpu = 0.0
     for index, batch in enumerate(_batches(list(images))):
         session.page.evaluate(f"""async (images) => {{ {DECODE}
-            window.edgeDigitsFrames = await Promise.all(images.map(decode)); }}""", [_packed(image) for image in batch])
+            window.edgeDigitsFrames = await Promise.all(images.map(decode)); }}""", [packed(image) for image in batch])
         start = cpu_clock() if cpu_clock else 0.0
         times += session.page.evaluate("""async (warmup) => {
             const frames = window.edgeDigitsFrames;
@@ -191,14 +208,19 @@ STROKES = {
 SLOT = (150, 60, 100, 200)  # pad pixels: slot pitch, left and top of the first digit, digit width, digit height
 
 
-def draw_digits(page: Any, text: str, first_slot: int = 0) -> None:
-    """Write `text` (digits of STROKES; a space skips a slot) on the page's pad with the mouse."""
+def draw_digits(page: Any, text: str, first_slot: int = 0, touch: bool = False) -> None:
+    """Write `text` (digits of STROKES; a space skips a slot) on the page's pad with the mouse, or with a
+    finger on a touch screen (`touch`: DevTools touch events, which the browser turns into pointer events)."""
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / float(page.evaluate("document.getElementById('pad').width"))
     pitch, left, top, width, height = SLOT[0], SLOT[1], SLOT[2] - 40, SLOT[2], SLOT[3]
+    devtools = page.context.new_cdp_session(page) if touch else None
     for index, char in enumerate(text, first_slot):
         for stroke in STROKES.get(char, []):
             points = [(box["x"] + scale * (left + pitch * index + width * x), box["y"] + scale * (top + height * y)) for x, y in stroke]
+            if devtools is not None:
+                touch_stroke(devtools, points)
+                continue
             page.mouse.move(*points[0])
             page.mouse.down()
             for point in points[1:]:
@@ -206,19 +228,33 @@ def draw_digits(page: Any, text: str, first_slot: int = 0) -> None:
             page.mouse.up()
 
 
+def touch_stroke(devtools: Any, points: list[tuple[float, float]], steps: int = 4) -> None:
+    """One finger stroke through `points` (page pixels): touchStart, touchMoves `steps` per segment, touchEnd."""
+    path = [points[0]] + [(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps)
+                          for a, b in zip(points, points[1:]) for k in range(1, steps + 1)]
+    devtools.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
+    for x, y in path[1:]:
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
 def fake_camera_file(path: str | os.PathLike, data_path: str | os.PathLike | None = None, seed: int = 5,
-                     frames: int = 10) -> tuple[Path, Any]:
-    """A .y4m video of one synthetic 640x480 scene (measure.scenes) for Chromium's fake camera; -> (path, scene)."""
+                     frames: int = 10, fps: int = 30, images: list[np.ndarray] | None = None) -> tuple[Path, Any]:
+    """A .y4m video for Chromium's fake camera, `fps` frames per second (a camera's 30 by default, so a reader
+    faster than the camera is not held back): one synthetic 640x480 scene (measure.scenes) shown `frames`
+    times, or `images` (BGR, all one size) one after another; -> (path, the scene or None)."""
     import cv2
 
-    from edge_digits.measure.scenes import make_suite
+    scene = None
+    if images is None:
+        from edge_digits.measure.scenes import make_suite
 
-    scene = make_suite(1, seed=seed, data_path=data_path)[0]
-    height, width = scene.image.shape[:2]
-    i420 = cv2.cvtColor(scene.image, cv2.COLOR_BGR2YUV_I420).tobytes()
+        scene = make_suite(1, seed=seed, data_path=data_path)[0]
+        images = [scene.image] * frames
+    height, width = images[0].shape[:2]
     path = Path(path)
     with open(path, "wb") as stream:
-        stream.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode("ascii"))
-        for _ in range(frames):
-            stream.write(b"FRAME\n" + i420)
+        stream.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for image in images:
+            stream.write(b"FRAME\n" + cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path, scene

@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=at_least(0), default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
     web.add_argument("--model", help="export directory holding digits_int8.onnx (default: $EDGE_DIGITS_EXPORT, ./export, "
                                      "then the installed package's models)")
+    web.add_argument("--build", metavar="DIR", help="instead of serving, write the page as one static folder (the page, "
+                                                    "onnxruntime-web, the model, checksums.json) for any static host")
     add_trust_options(web)
     web.set_defaults(handler=commands.command_web)
     return parser

@@ -40,7 +40,8 @@ class PageHandler(SimpleHTTPRequestHandler):
     """Static files from the page directory, /models/* from the export directory; no directory listings."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
-                      ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream"}
+                      ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream",
+                      ".webmanifest": "application/manifest+json"}
 
     def __init__(self, *args, web_dir: Path, model_dir: Path, manifest: dict | None, **kwargs):
         self.model_dir, self.manifest = model_dir, manifest
@@ -81,6 +82,16 @@ class PageHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class PageServer(ThreadingHTTPServer):
+    """A threading server on which a browser may drop a connection (a closed tab, a service worker's
+    cancelled refresh) without a traceback on stderr; other errors are reported as usual."""
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def check_web_dir(web_dir: Path) -> None:
     """The page and its npm packages exist; else one line naming the command that installs them."""
     if not (web_dir / "index.html").is_file():
@@ -112,7 +123,7 @@ def make_server(port: int = 8000, model: str | os.PathLike | None = None, web_di
     model_dir, manifest = check_model_dir(model, trust)
     handler = partial(PageHandler, web_dir=web_dir, model_dir=model_dir, manifest=manifest)
     try:
-        server = ThreadingHTTPServer((HOST, port), handler)
+        server = PageServer((HOST, port), handler)
     except OSError as error:
         reason = "already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
         raise EdgeDigitsError(f"cannot serve on {HOST}:{port}: {reason}") from None
@@ -126,7 +137,12 @@ def url_of(server: ThreadingHTTPServer) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; the URL is printed first (flushed, so scripts can read it)."""
+    """Serve until interrupted; the URL is printed first (flushed, so scripts can read it). With --build,
+    write the static site instead (apps/site.py)."""
+    if getattr(args, "build", None):
+        from edge_digits.apps.site import run_build
+
+        return run_build(args)
     server = make_server(args.port, args.model, trust=trust_from(args.trust, args.version_record))
     print(f"serving the edge-digits page at {url_of(server)} (Ctrl-C stops)", flush=True)
     try:

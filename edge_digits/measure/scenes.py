@@ -49,8 +49,10 @@ def make_scene(
     digits: tuple[np.ndarray, np.ndarray],
     size: tuple[int, int] = (640, 480),
     count: int | None = None,
+    rows: list[int] | None = None,
 ) -> Scene:
-    """Render 1-3 rows of MNIST digits as a photographed page; `size` is (width, height)."""
+    """Render 1-3 rows of MNIST digits as a photographed page; `size` is (width, height); `rows`, when
+    given, is the number of digits on each row (instead of random rows of `count` digits)."""
     images, labels = digits
     width, height = int(size[0]), int(size[1])
     if width < 160 or height < 120:
@@ -59,7 +61,9 @@ def make_scene(
         raise ValueError(f"count must be between 1 and 24 digits, got {count}")
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"digits must be (images, labels) of equal non-zero length, got {len(images)} and {len(labels)}")
-    rows = _row_counts(rng, count)
+    if rows is not None and not (1 <= len(rows) <= 3 and all(1 <= int(n) <= 8 for n in rows)):
+        raise ValueError(f"rows must be 1-3 rows of 1-8 digits, got {rows}")
+    rows = _row_counts(rng, count) if rows is None else [int(n) for n in rows]
     scale = 1.0
     for _ in range(MAX_ATTEMPTS):
         layout = _try_layout(rng, images, labels, rows, width, height, scale)

@@ -1,5 +1,6 @@
 // The page: Draw mode (a pad read as the user writes) and Camera mode (live view read each frame,
 // smoothed over frames), both through reader.js; window.edgeDigits is the API for embedding and tests.
+import * as kernels from "./kernels.js";
 import { loadSession, readImage } from "./reader.js";
 import { normalizeMask } from "./normalize.js";
 import { plane } from "./image.js";
@@ -25,7 +26,8 @@ let cameraStream = null;
 const ready = loadSession(modelUrl, threads).then((loaded) => {
   session = loaded;
   const used = crossOriginIsolated ? threads : 1;
-  status.textContent = `model ready (${used} WebAssembly thread${used > 1 ? "s" : ""}${crossOriginIsolated ? "" : ", page not cross-origin isolated"})`;
+  status.textContent = `model ready (${used} WebAssembly thread${used > 1 ? "s" : ""}${crossOriginIsolated ? "" : ", page not cross-origin isolated"}; `
+    + `image kernels in ${kernels.backend === "webassembly" ? "WebAssembly" : "JavaScript"})`;
 }).catch((error) => {
   status.textContent = `could not load ${modelUrl}: ${error.message}`;
   throw error;
@@ -150,6 +152,11 @@ function resize(width, height) {
 }
 
 // ---- Camera mode: every frame read, the reading smoothed over frames, frames per second shown ----
+// Between frames the loop yields one task (the page repaints, clicks get through) by a message, not by
+// setTimeout(0), which browsers clamp to 4 ms once timers nest.
+const yielder = new MessageChannel();
+const nextTask = () => new Promise((resolve) => { yielder.port1.onmessage = () => resolve(); yielder.port2.postMessage(null); });
+
 async function startCamera() {
   mode = "camera";
   setPressed(mode);
@@ -174,9 +181,33 @@ async function startCamera() {
     fps = fps ? 0.9 * fps + 0.1 * (1000 / (now - previous)) : 1000 / (now - previous);
     previous = now;
     status.textContent = `camera: ${fps.toFixed(1)} frames/s, ${framesRead} frames read`;
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTask();
   }
 }
+
+// ---- Installable and offline: the service worker caches the page, onnxruntime-web and the model ----
+// (secure contexts only: https or localhost; ?offline=0 leaves it unregistered)
+/** Resolves true once a service worker holds the page's files, false when it cannot (it never hangs). */
+function activated(registration) {
+  return new Promise((resolve) => {
+    const worker = registration.installing || registration.waiting;
+    if (!worker) { resolve(Boolean(registration.active)); return; }
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve(true);
+      if (worker.state === "redundant") {
+        console.warn("no offline copy: the service worker could not cache the page's files");
+        resolve(Boolean(registration.active));
+      }
+    });
+  });
+}
+const offline = ("serviceWorker" in navigator && params.get("offline") !== "0")
+  ? navigator.serviceWorker.register("sw.js").then(activated, (error) => {
+    console.warn(`no offline copy: ${error.message}`);
+    return false;
+  })
+  : Promise.resolve(false);
+window.edgeDigits.offline = offline;
 
 document.getElementById("mode-draw").addEventListener("click", startDraw);
 document.getElementById("mode-camera").addEventListener("click", startCamera);

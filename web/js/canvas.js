@@ -1,32 +1,60 @@
 // Bring any input to what the segmenter expects (dark ink on lighter paper, digits inside the frame),
 // a port of edge_digits/runtime/canvas.py; images are lists of uint8 planes (1 gray or 3 colour, RGB).
 import { dilate, ellipse, erode, median, otsu, plane, pyRound } from "./image.js";
+import * as kernels from "./kernels.js";
 import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 
 const SMALL_SIDE = 64, TARGET_SIDE = 160, SMALL_MARGIN = 1.5, MARGIN = 0.5, TINY_SIDE = 16, DARK_FRAME = 160;
 const CROP_INK_SHARE = 0.6, POLARITY_SIDE = 160, STROKE_DIVISOR = 40, LIGHT_RATIO = 2.0, FRAME_INK_SHARE = 0.02;
 export const CROP_SIDE = 256, MIN_SIDE = 4;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** RGBA ImageData -> planes: transparent areas composited on white (imageio.as_uint8); gray when R = G = B. */
 export function fromImageData({ width, height, data }) {
   const count = width * height;
-  const channels = [new Uint8Array(count), new Uint8Array(count), new Uint8Array(count)];
-  let gray = true;
-  for (let i = 0; i < count; i++) {
-    const alpha = data[4 * i + 3];
-    for (let c = 0; c < 3; c++) {
-      channels[c][i] = alpha === 255 ? data[4 * i + c] : Math.floor((data[4 * i + c] * alpha) / 255 + 255 * (1 - alpha / 255) + 0.5);
+  let red = new Uint8Array(count), green = new Uint8Array(count), blue = new Uint8Array(count);
+  let gray = true, opaque = true;
+  if (kernels.enabled) {
+    let state;
+    [red, green, blue, state] = kernels.splitRgba(data, count);
+    gray = state === 1;
+    opaque = state !== 0;
+  } else if (LITTLE_ENDIAN && data.byteOffset % 4 === 0) {  // one 32-bit load per pixel: R | G << 8 | B << 16 | A << 24
+    const words = new Uint32Array(data.buffer, data.byteOffset, count);
+    let alpha = 255, colour = 0;
+    for (let i = 0; i < count; i++) {
+      const v = words[i], r = v & 255, g = (v >>> 8) & 255, b = (v >>> 16) & 255;
+      red[i] = r; green[i] = g; blue[i] = b;
+      alpha &= v >>> 24;
+      colour |= (r ^ g) | (g ^ b);
     }
-    if (gray && (channels[0][i] !== channels[1][i] || channels[1][i] !== channels[2][i])) gray = false;
+    gray = colour === 0;
+    opaque = alpha === 255;
+  } else {
+    for (let i = 0, j = 0; i < count; i++, j += 4) {
+      red[i] = data[j]; green[i] = data[j + 1]; blue[i] = data[j + 2];
+      if (data[j + 3] !== 255) opaque = false;
+      if (red[i] !== green[i] || green[i] !== blue[i]) gray = false;
+    }
   }
-  return (gray ? [channels[0]] : channels).map((values) => plane(width, height, values));
+  const channels = [red, green, blue];
+  if (!opaque) {  // composite on white, then look again for colour
+    gray = true;
+    for (let i = 0; i < count; i++) {
+      const alpha = data[4 * i + 3];
+      if (alpha !== 255) for (let c = 0; c < 3; c++) channels[c][i] = Math.floor((data[4 * i + c] * alpha) / 255 + 255 * (1 - alpha / 255) + 0.5);
+      if (gray && (red[i] !== green[i] || green[i] !== blue[i])) gray = false;
+    }
+  }
+  return (gray ? [red] : channels).map((values) => plane(width, height, values));
 }
 
 /** OpenCV's gray conversion (fixed point, as cv2.COLOR_BGR2GRAY) of a planes image. */
 export function toGray(image) {
   if (image.length === 1) return image[0];
-  const out = new Uint8Array(image[0].data.length);
-  for (let i = 0; i < out.length; i++) out[i] = grayAt(image, i);
+  const [red, green, blue] = image.map((p) => p.data);
+  const out = new Uint8Array(red.length);
+  for (let i = 0; i < out.length; i++) out[i] = (blue[i] * 1868 + green[i] * 9617 + red[i] * 4899 + 8192) >> 14;
   return plane(image[0].width, image[0].height, out);
 }
 

@@ -1,6 +1,7 @@
 // Image primitives the reader needs, ported from the OpenCV calls of edge_digits/runtime (same
 // border rules, pixel centres and rounding where it matters). A plane is {width, height, data}
 // with data a Uint8Array (0..255) or Float32Array; colour images are arrays of planes.
+import * as kernels from "./kernels.js";
 
 /** Python's round(): halves go to the even neighbour (sizes must match the Python reader's). */
 export function pyRound(value) {
@@ -32,47 +33,61 @@ export function ellipse(size) {
   return offsets;
 }
 
-export const SQUARE3 = [-1, 0, 1].flatMap((dy) => [-1, 0, 1].map((dx) => [dx, dy]));
 
-/** Erosion with a kernel symmetric in each row (ellipses, squares) given as [dx, dy] offsets; outside
- *  pixels never win (OpenCV's default border). Row minima over [x - k, x + k] grow one k at a time. */
-export function erode(source, offsets) {
-  const { width, height, data } = source;
-  const reach = new Map();  // dy -> k
-  for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
-  const widest = Math.max(...reach.values());
+/** rows[i] = min (or max) of rows[i] and from[j], for `count` pixels from i = at, j = source (uint8 planes;
+ *  floats have their own copy below, so each stays monomorphic and fast in the JIT). */
+function combineBytes(rows, at, from, source, count, dilation) {
+  if (dilation) for (let i = 0; i < count; i++) rows[at + i] = Math.max(rows[at + i], from[source + i]);
+  else for (let i = 0; i < count; i++) rows[at + i] = Math.min(rows[at + i], from[source + i]);
+}
+
+function combineFloats(rows, at, from, source, count, dilation) {
+  if (dilation) for (let i = 0; i < count; i++) rows[at + i] = Math.max(rows[at + i], from[source + i]);
+  else for (let i = 0; i < count; i++) rows[at + i] = Math.min(rows[at + i], from[source + i]);
+}
+
+/** The row windows min (max) over [x - k, x + k] for k = 0..widest, each from the one before (3 taps). */
+function windows(data, width, height, widest, dilation, combine) {
   const levels = [data];
   for (let k = 1; k <= widest; k++) {
-    const next = new data.constructor(levels[k - 1]);
+    const previous = levels[k - 1], next = new data.constructor(data.length);
+    next.set(previous);
     for (let y = 0; y < height; y++) {
       const base = y * width;
-      for (let x = k; x < width; x++) if (data[base + x - k] < next[base + x]) next[base + x] = data[base + x - k];
-      for (let x = 0; x + k < width; x++) if (data[base + x + k] < next[base + x]) next[base + x] = data[base + x + k];
+      combine(next, base, previous, base + 1, width - 1, dilation);
+      combine(next, base + 1, previous, base, width - 1, dilation);
     }
     levels.push(next);
   }
+  return levels;
+}
+
+/** Erosion (or dilation) with a kernel symmetric in each row (ellipses, squares) given as [dx, dy]
+ *  offsets; outside pixels never win (OpenCV's default border). Row windows grow one pixel at a time,
+ *  then each kernel row's window is combined in, a whole row per step. */
+function morphology(source, offsets, dilation) {
+  const { width, height, data } = source;
+  const reach = new Map();  // dy -> k
+  for (const [dx, dy] of offsets) reach.set(dy, Math.max(reach.get(dy) ?? 0, Math.abs(dx)));
+  if (kernels.enabled && data instanceof Uint8Array && reach.has(0)) {
+    return plane(width, height, kernels.morphologyBytes(data, width, height, reach, dilation));
+  }
+  const combine = data instanceof Uint8Array ? combineBytes : combineFloats;
+  const levels = windows(data, width, height, Math.max(...reach.values()), dilation, combine);
   const result = new data.constructor(levels[reach.get(0) ?? 0]);
   for (const [dy, k] of reach) {
     if (dy === 0) continue;
-    const level = levels[k];
-    for (let y = Math.max(0, -dy); y < Math.min(height, height - dy); y++) {
-      const out = y * width, from = (y + dy) * width;
-      for (let x = 0; x < width; x++) if (level[from + x] < result[out + x]) result[out + x] = level[from + x];
-    }
+    const first = Math.max(0, -dy), last = Math.min(height, height - dy);
+    if (last > first) combine(result, first * width, levels[k], (first + dy) * width, (last - first) * width, dilation);
   }
   return plane(width, height, result);
 }
 
-/** Dilation: the erosion of the negative (255 - v for uint8, -v for floats). */
-export function dilate(source, offsets) {
-  const { width, height, data } = source;
-  const uint8 = data instanceof Uint8Array;
-  const negative = new data.constructor(data.length);
-  for (let i = 0; i < data.length; i++) negative[i] = uint8 ? 255 - data[i] : -data[i];
-  const eroded = erode(plane(width, height, negative), offsets).data;
-  for (let i = 0; i < eroded.length; i++) eroded[i] = uint8 ? 255 - eroded[i] : -eroded[i];
-  return plane(width, height, eroded);
-}
+/** Erosion by a kernel of [dx, dy] offsets symmetric in each row; outside pixels never win. */
+export const erode = (source, offsets) => morphology(source, offsets, false);
+
+/** Dilation by a kernel of [dx, dy] offsets symmetric in each row; outside pixels never win. */
+export const dilate = (source, offsets) => morphology(source, offsets, true);
 
 function reflect101(index, size) {
   if (size === 1) return 0;
@@ -106,10 +121,34 @@ export function filterInteger(source, kernel, divisor) {
   return plane(width, height, out);
 }
 
+/** cv2.blur(source, (5, 5)) of a uint8 plane (border reflect-101): filterInteger's result, edges aside in one pass. */
+export function boxBlur5(source) {
+  const { width, height, data } = source;
+  if (width < 5 || height < 5) return filterInteger(source, [1, 1, 1, 1, 1], 25);
+  const rows = new Uint16Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const base = y * width;
+    for (const x of [0, 1, width - 2, width - 1]) {
+      let sum = 0;
+      for (let k = -2; k <= 2; k++) sum += data[base + reflect101(x + k, width)];
+      rows[base + x] = sum;
+    }
+    for (let x = base + 2; x < base + width - 2; x++) rows[x] = data[x - 2] + data[x - 1] + data[x] + data[x + 1] + data[x + 2];
+  }
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const r0 = reflect101(y - 2, height) * width, r1 = reflect101(y - 1, height) * width, r2 = y * width;
+    const r3 = reflect101(y + 1, height) * width, r4 = reflect101(y + 2, height) * width;
+    for (let x = 0; x < width; x++) out[r2 + x] = Math.round((rows[r0 + x] + rows[r1 + x] + rows[r2 + x] + rows[r3 + x] + rows[r4 + x]) / 25);
+  }
+  return plane(width, height, out);
+}
+
 /** cv2.GaussianBlur(source, (3, 3), 0) of a uint8 plane: kernel [1, 2, 1] / 4 both ways, border reflect-101. */
 export function gaussian3(source) {
   const { width, height, data } = source;
   if (width < 2 || height < 2) return filterInteger(source, [1, 2, 1], 16);
+  if (kernels.enabled) return plane(width, height, kernels.gaussian3(data, width, height));
   const rows = new Uint16Array(width * height);
   for (let y = 0; y < height; y++) {
     const base = y * width;
@@ -130,11 +169,16 @@ export function gaussian3(source) {
 export function components(source, connectivity = 8) {
   const { width, height, data } = source;
   const labels = new Int32Array(width * height);
-  const parent = [0];
+  let parent = new Int32Array(1024), used = 1;
   const find = (i) => { while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; } return i; };
-  const join = (a, b) => { a = find(a); b = find(b); if (a !== b) parent[Math.max(a, b)] = Math.min(a, b); };
+  const attach = (label, other) => {
+    if (!other || other === label) return label || other;
+    if (!label) return other;
+    const a = find(label), b = find(other);
+    if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+    return label;
+  };
   const eight = connectivity === 8;
-  const attach = (label, other) => { if (!other) return label; if (!label) return other; join(label, other); return label; };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
@@ -145,28 +189,33 @@ export function components(source, connectivity = 8) {
         if (eight && x > 0) label = attach(label, labels[i - width - 1]);
         if (eight && x + 1 < width) label = attach(label, labels[i - width + 1]);
       }
-      if (!label) { label = parent.length; parent.push(label); }
+      if (!label) {
+        if (used === parent.length) { const grown = new Int32Array(2 * used); grown.set(parent); parent = grown; }
+        label = used;
+        parent[used++] = label;
+      }
       labels[i] = label;
     }
   }
-  const final = new Int32Array(parent.length);
+  const final = new Int32Array(used);
   let count = 1;
-  for (let i = 1; i < parent.length; i++) final[i] = find(i) === i ? count++ : final[find(i)];
-  const stats = Array.from({ length: count }, () => [Infinity, Infinity, -1, -1, 0]);
+  for (let i = 1; i < used; i++) final[i] = find(i) === i ? count++ : final[find(i)];
+  const left = new Int32Array(count).fill(width), top = new Int32Array(count).fill(height);
+  const right = new Int32Array(count).fill(-1), bottom = new Int32Array(count).fill(-1), area = new Int32Array(count);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      if (!labels[i]) continue;  // the background's box is the whole image: set below
       const label = final[labels[i]];
       labels[i] = label;
-      const s = stats[label];
-      if (x < s[0]) s[0] = x;
-      if (y < s[1]) s[1] = y;
-      if (x > s[2]) s[2] = x;
-      if (y > s[3]) s[3] = y;
-      s[4]++;
+      if (x < left[label]) left[label] = x;
+      if (y < top[label]) top[label] = y;
+      if (x > right[label]) right[label] = x;
+      bottom[label] = y;
+      area[label]++;
     }
   }
-  for (const s of stats) { s[2] = s[2] - s[0] + 1; s[3] = s[3] - s[1] + 1; }
+  const stats = Array.from({ length: count }, (_, l) => [left[l], top[l], right[l] - left[l] + 1, bottom[l] - top[l] + 1, area[l]]);
+  stats[0] = [0, 0, width, height, width * height - area.reduce((sum, a) => sum + a, 0)];  // (never asked for)
   return { count, labels, stats };
 }
 

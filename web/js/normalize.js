@@ -1,6 +1,6 @@
 // MNIST-faithful normalization, a port of edge_digits/runtime/normalize.py: ink fitted into 20x20
 // keeping aspect ratio, centred by centre of mass in 28x28, strokes nudged towards MNIST's width.
-import { SQUARE3, dilate, ellipse, erode, plane, pyRound } from "./image.js";
+import { dilate, ellipse, erode, plane, pyRound } from "./image.js";
 import { resizeArea, resizeLinear, warpAffine } from "./resize.js";
 
 const BOX = 20;
@@ -10,24 +10,29 @@ const STROKE_MIN = 1.8, STROKE_MAX = 4.5;
 const NARROW = 0.45;
 const STRUCTURE = 3.0;
 
-/** Mean stroke width of a mask (ink > 0): 2 * area / boundary length. */
-export function strokeWidth(mask) {
-  const binary = plane(mask.width, mask.height, Uint8Array.from(mask.data, (v) => (v > 0 ? 1 : 0)));
-  let area = 0;
-  for (const v of binary.data) area += v;
-  if (area === 0) return 0;
-  let kept = 0;
-  for (const v of erodeZeroBorder(binary).data) kept += v;
-  return (2 * area) / Math.max(area - kept, 1);
+/** Ink pixels of a mask (ink > level) and its outline pixels (ink with paper among its 8 neighbours, the
+ *  image edge counting as paper): strays.outline and the boundary of stroke_width. */
+export function inkAndOutline(mask, level = 0) {
+  const { width, height, data } = mask;
+  let area = 0, inner = 0;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (!(data[row + x] > level)) continue;
+      area++;
+      if (y === 0 || x === 0 || y === height - 1 || x === width - 1) continue;
+      const up = row - width, down = row + width;
+      if (data[up + x - 1] > level && data[up + x] > level && data[up + x + 1] > level && data[row + x - 1] > level
+        && data[row + x + 1] > level && data[down + x - 1] > level && data[down + x] > level && data[down + x + 1] > level) inner++;
+    }
+  }
+  return [area, area - inner];
 }
 
-function erodeZeroBorder(binary) {
-  // cv2.erode with a constant 0 border: pixels on the image edge always erode away
-  const { width, height } = binary;
-  const eroded = erode(binary, SQUARE3);
-  for (let x = 0; x < width; x++) { eroded.data[x] = 0; eroded.data[(height - 1) * width + x] = 0; }
-  for (let y = 0; y < height; y++) { eroded.data[y * width] = 0; eroded.data[y * width + width - 1] = 0; }
-  return eroded;
+/** Mean stroke width of a mask (ink > level): 2 * area / boundary length. */
+export function strokeWidth(mask, level = 0) {
+  const [area, boundary] = inkAndOutline(mask, level);
+  return area === 0 ? 0 : (2 * area) / Math.max(boundary, 1);
 }
 
 function crop(source, x, y, width, height) {
@@ -62,22 +67,20 @@ function trim(ink) {
 function widen(ink) {
   const { width, height, data } = ink;
   if (width >= NARROW * height) return ink;
-  const binary = plane(width, height, Uint8Array.from(data, (v) => (v > 0.5 ? 1 : 0)));
   let widest = -1;
   for (let y = 0; y < height; y++) {
     let first = -1, last = -1;
-    for (let x = 0; x < width; x++) if (binary.data[y * width + x]) { if (first < 0) first = x; last = x; }
+    for (let x = 0; x < width; x++) if (data[y * width + x] > 0.5) { if (first < 0) first = x; last = x; }
     if (first >= 0) widest = Math.max(widest, last + 1 - first);
   }
-  if (widest < 0 || widest < STRUCTURE * strokeWidth(binary)) return ink;
+  if (widest < 0 || widest < STRUCTURE * strokeWidth(ink, 0.5)) return ink;
   return resizeLinear(ink, Math.max(1, pyRound(NARROW * height)), height);
 }
 
 function fixStroke(ink) {
   const { width, height } = ink;
   const scale = BOX / Math.max(height, width);
-  const binary = plane(width, height, Uint8Array.from(ink.data, (v) => (v > 0.5 ? 1 : 0)));
-  const current = strokeWidth(binary) * scale;
+  const current = strokeWidth(ink, 0.5) * scale;
   if ((STROKE_MIN <= current && current <= STROKE_MAX) || current === 0) return ink;
   const change = (STROKE_TARGET - current) / scale;
   const radius = pyRound(Math.abs(change) / 2);

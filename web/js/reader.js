@@ -4,11 +4,12 @@
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { CROP_SIDE, MIN_SIDE, fromImageData, inkOnFrame, prepare, reframe, toInput } from "./canvas.js";
 import { median } from "./image.js";
+import * as kernels from "./kernels.js";
 import { SIZE, batch, rotate } from "./normalize.js";
 import { findCandidates } from "./segment.js";
 
 const SPLIT_MARGIN = 0.2, SPLIT_WIDE = 1.3, STROKE_FREE = 1.5, STROKE_COST = 0.1;
-const DESKEW_FROM = 6.0, DESKEW_DIGITS = 3, FRAGMENTS = 4;
+const DESKEW_FROM = 6.0, DESKEW_DIGITS = 3, GROUP_GAP = 1.0, LEVEL = 0.5, FRAGMENTS = 4;
 export const INPUT_NAME = "image";
 
 /** Load the ONNX model at `url` into a WebAssembly session. One thread by default: a camera frame's batch
@@ -17,7 +18,8 @@ export const INPUT_NAME = "image";
 export async function loadSession(url, threads = 1) {
   ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
   ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? threads : 1;
-  return ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
+  const [session] = await Promise.all([ort.InferenceSession.create(url, { executionProviders: ["wasm"] }), kernels.loaded]);
+  return session;
 }
 
 /** (N * 784 floats) -> N rows of 10 probabilities, one session run for the whole batch. */
@@ -32,12 +34,12 @@ async function classify(session, images, count) {
 export async function readImage(session, imageData, minConfidence = 0.5, timings = null) {
   const image = fromImageData(imageData);
   const canvas = prepare(image);
-  let digits = await readCanvas(session, canvas, minConfidence, timings);
+  let [digits, blobs] = await readCanvas(session, canvas, minConfidence, timings);
   const { width, height } = imageData;
   const crop = MIN_SIDE <= Math.min(width, height) && Math.max(width, height) <= CROP_SIDE;
   // every crop gets the framed second look: a faint pencil digit reaches its frame too lightly for inkOnFrame
-  if (digits.length <= FRAGMENTS && canvas.offset[0] === 0 && canvas.offset[1] === 0 && (crop || inkOnFrame(canvas.image))) {
-    const framed = await readCanvas(session, reframe(canvas), minConfidence, null);
+  if (blobs <= FRAGMENTS && canvas.offset[0] === 0 && canvas.offset[1] === 0 && (crop || inkOnFrame(canvas.image))) {
+    const [framed] = await readCanvas(session, reframe(canvas), minConfidence, null);
     if (framed.length === 1 && area(framed) > 2 * area(digits) && contains(framed[0].box, digits)) digits = framed;
   }
   return toDict(digits);
@@ -50,12 +52,13 @@ export function toDict(digits) {
   return { text, digits };
 }
 
+/** [digits in reading order, how many blobs read as a digit without splitting] of a canvas (DigitReader._read). */
 async function readCanvas(session, canvas, minConfidence, timings) {
   let mark = performance.now();
   const lap = (stage) => { if (timings) { const now = performance.now(); timings[stage] = now - mark; mark = now; } };
   const candidates = findCandidates(canvas.image);
   lap("segmentation");
-  if (!candidates.length) return [];
+  if (!candidates.length) return [[], 0];
   let masks = [];
   const owners = [];
   candidates.forEach((candidate, index) => {
@@ -78,9 +81,11 @@ async function readCanvas(session, canvas, minConfidence, timings) {
   const found = candidates.flatMap((candidate, index) => choose(index, candidate, results));
   const kept = found.filter(([, confidence]) => confidence >= minConfidence)
     .map(([digit, confidence, box]) => [digit, confidence, toInput(canvas, box)]);
+  let blobs = 0;
+  candidates.forEach((_, index) => { if (results.get(`${index},-1,-1`)[1] >= minConfidence) blobs++; });
   const ordered = orderLines(kept);
   lap("ordering");
-  return ordered;
+  return [ordered, blobs];
 }
 
 /** Whole candidate or its best split (DigitReader._choose). */
@@ -109,8 +114,9 @@ function contains([x, y, w, h], digits) {
     && y <= d.box[1] + d.box[3] / 2 && d.box[1] + d.box[3] / 2 <= y + h);
 }
 
-/** Dominant row slope dy/dx from each digit's nearest neighbour, near-horizontal pairs only. */
-export function estimateSlope(cx, cy) {
+/** Dominant row slope dy/dx from each digit's nearest neighbour: near-horizontal pairs within a group
+ *  (at most 1 + GROUP_GAP digit heights apart) only. */
+export function estimateSlope(cx, cy, heights) {
   const n = cx.length;
   if (n < 3) return 0;
   const slopes = [];
@@ -124,14 +130,15 @@ export function estimateSlope(cx, cy) {
     let vx = cx[nearest] - cx[i], vy = cy[nearest] - cy[i];
     if (vx < 0) vy = -vy;
     vx = Math.abs(vx);
-    if (vx > 0 && Math.abs(vy / vx) < Math.tan((40 * Math.PI) / 180)) slopes.push(vy / vx);
+    const within = distance <= (1 + GROUP_GAP) * Math.max(heights[i], heights[nearest]);
+    if (vx > 0 && within && Math.abs(vy / vx) < Math.tan((40 * Math.PI) / 180)) slopes.push(vy / vx);
   }
   return slopes.length >= Math.max(2, Math.floor(n / 3)) ? median(slopes) : 0;
 }
 
 function pageTilt(boxes) {
   if (boxes.length < DESKEW_DIGITS) return 0;
-  const slope = estimateSlope(boxes.map(([x, , w]) => x + w / 2), boxes.map(([, y, , h]) => y + h / 2));
+  const slope = estimateSlope(boxes.map(([x, , w]) => x + w / 2), boxes.map(([, y, , h]) => y + h / 2), boxes.map((b) => b[3]));
   const degrees = (Math.atan(slope) * 180) / Math.PI;
   return Math.abs(degrees) >= DESKEW_FROM ? degrees : 0;
 }
@@ -143,7 +150,7 @@ export function orderLines(items) {
   const boxes = items.map((item) => item[2]);
   const h = boxes.map((b) => b[3]);
   const cx = boxes.map((b) => b[0] + b[2] / 2);
-  const slope = estimateSlope(cx, boxes.map((b) => b[1] + b[3] / 2));
+  const slope = estimateSlope(cx, boxes.map((b) => b[1] + b[3] / 2), h);
   const shift = cx.map((x) => slope * x);
   const cy = boxes.map((b, i) => b[1] + b[3] / 2 - shift[i]);
   const top = boxes.map((b, i) => b[1] - shift[i]), bottom = boxes.map((b, i) => b[1] + b[3] - shift[i]);
@@ -153,7 +160,11 @@ export function orderLines(items) {
     let nearest = -1, cost = Infinity;
     for (let j = 0; j < n; j++) {
       const overlap = Math.min(bottom[i], bottom[j]) - Math.max(top[i], top[j]);
-      if (!(cx[j] > cx[i] && overlap / Math.min(h[i], h[j]) > 0.35)) continue;
+      const smaller = Math.min(h[i], h[j]);
+      if (!(cx[j] > cx[i] && overlap / smaller > 0.35)) continue;
+      // across a gap wider than a digit (another group of a scattered page), only a level neighbour continues the line
+      const gap = boxes[j][0] - (boxes[i][0] + boxes[i][2]);
+      if (!(gap <= GROUP_GAP * Math.max(h[i], h[j]) || Math.abs(cy[j] - cy[i]) < LEVEL * smaller)) continue;
       const c = cx[j] - cx[i] + 0.5 * Math.abs(cy[j] - cy[i]);
       if (c < cost) { cost = c; nearest = j; }
     }

@@ -2,56 +2,20 @@
 // against the estimated paper, hysteresis threshold from the image's own noise and ink level,
 // connected components, fragment grouping, size limits relative to the typical digit, split
 // proposals for touching digits (split.js), all at a working scale chosen from the digits' size.
-import { argsort, components, dilate, ellipse, erode, filterInteger, gaussian3, plane, pyRound } from "./image.js";
-import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
+import { argsort, components, gaussian3, plane, pyRound } from "./image.js";
+import { inkMap, shrink } from "./inkmap.js";
+import * as kernels from "./kernels.js";
+import { inkAndOutline } from "./normalize.js";
+import { resizeCubic } from "./resize.js";
 import { eraseFrames, eraseRules } from "./rules.js";
 import { splitProposals, toImage } from "./split.js";
+import { strayMarks } from "./strays.js";
 
 const WORK_MAX_SIDE = 1024, COARSE_SIDE = 320, MIN_DIGIT = 28, TARGET_DIGIT = 40, SMALL_DIGIT = 20;
-const UPSCALED_SIDE = 2048, BACKGROUND_SIDE = 128, SPLIT_WIDE = 1.4, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
+const UPSCALED_SIDE = 2048, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
 const FAINT_RULES = 0.5, HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
 
 const mapPlanes = (image, f) => image.map(f);
-
-/** Downscale to (w, h): area average by the largest whole factor, then bilinear for the rest (segment.shrink). */
-export function shrink(source, width, height) {
-  const factor = Math.min(Math.floor(source.width / width), Math.floor(source.height / height));
-  let out = source;
-  if (factor >= 2) {
-    const w = source.width - (source.width % factor), h = source.height - (source.height % factor);
-    const cropped = w === source.width && h === source.height ? source : plane(w, h, new source.data.constructor(w * h));
-    if (cropped !== source) for (let y = 0; y < h; y++) cropped.data.set(source.data.subarray(y * source.width, y * source.width + w), y * w);
-    out = resizeArea(cropped, w / factor, h / factor);
-  }
-  if (out.width !== width || out.height !== height) out = resizeLinear(out, width, height);
-  return out;
-}
-
-/** uint8 ink strength (0 = paper) of an image given as a list of uint8 planes (1 gray or 3 colour). */
-export function inkMap(image) {
-  const { width, height } = image[0];
-  const factor = Math.min(1, BACKGROUND_SIDE / Math.max(height, width));
-  const smallWidth = Math.max(1, pyRound(width * factor)), smallHeight = Math.max(1, pyRound(height * factor));
-  const open = ellipse(5), close = ellipse(11);
-  const count = width * height;
-  const ink = new Uint8Array(count).fill(0);
-  const ratioMin = new Uint8Array(count).fill(255);
-  for (const channel of image) {
-    const small = shrink(channel, smallWidth, smallHeight);
-    const opened = dilate(erode(small, open), open);
-    const closed = erode(dilate(opened, close), close);
-    const blurred = filterInteger(closed, [1, 1, 1, 1, 1], 25);
-    for (let i = 0; i < blurred.data.length; i++) blurred.data[i] = Math.max(blurred.data[i], 1);
-    const background = resizeLinear(blurred, width, height).data;
-    const data = channel.data;
-    for (let i = 0; i < count; i++) {
-      const ratio = Math.min(255, Math.round((data[i] * 255) / background[i]));
-      if (ratio < ratioMin[i]) ratioMin[i] = ratio;
-    }
-  }
-  for (let i = 0; i < count; i++) ink[i] = 255 - ratioMin[i];
-  return plane(width, height, ink);
-}
 
 function searchSorted(cumulative, value) {
   let i = 0;
@@ -66,8 +30,9 @@ function cumsum(values) {
 
 /** [low, high] hysteresis thresholds from the ink histogram, or null when the image is blank. */
 export function inkLevels(ink) {
-  const hist = new Float64Array(256);
-  for (const v of ink.data) hist[v]++;
+  const counts = new Int32Array(256), data = ink.data;
+  for (let i = 0; i < data.length; i++) counts[data[i]]++;
+  const hist = Float64Array.from(counts);
   const cumulative = cumsum(hist);
   const total = cumulative[255];
   const median = searchSorted(cumulative, total / 2);
@@ -86,7 +51,12 @@ function binarize(ink) {
   const levels = inkLevels(ink);
   if (!levels) return null;
   const [low, high] = levels;
-  const threshold = (level) => plane(ink.width, ink.height, ink.data.map((v) => (v > level ? 255 : 0)));
+  const threshold = (level) => {
+    if (kernels.enabled) return plane(ink.width, ink.height, kernels.threshold(ink.data, level));
+    const out = new Uint8Array(ink.data.length);
+    for (let i = 0; i < out.length; i++) if (ink.data[i] > level) out[i] = 255;
+    return plane(ink.width, ink.height, out);
+  };
   const weak = threshold(low);
   let { labels, stats } = components(weak, 8);
   // the rules of the paper (looked for in a fainter mask), then boxes drawn around digits
@@ -268,12 +238,20 @@ export function findCandidates(image) {
   if (!groups.length) return [];
   const typicalWidth = weightedMedian(boxes.map((b) => b[2]), areas);
   const typicalAspect = weightedMedian(boxes.map((b) => b[2] / b[3]), areas);
-  return groups.map((group, index) => {
+  const masks = groups.map((group, index) => groupMask(blobs.labels, blobs.width, boxes[index], group));
+  const several = groups.length > 1;
+  const stray = several ? strayMarks(boxes, areas, (index) => inkAndOutline(masks[index])[1]) : [];
+  const candidates = [];
+  groups.forEach((group, index) => {
+    if (stray[index]) return;
     const [x, y, w, h] = boxes[index];
-    const mask = groupMask(blobs.labels, blobs.width, boxes[index], group);
-    const wide = Math.min(w / Math.max(typicalWidth, 1), w / h / Math.max(typicalAspect, 1e-3));
+    const mask = masks[index];
+    // wider than usual both absolutely and for its height; or, beside other blobs, wider than a digit of the typical height can be
+    let wide = Math.min(w / Math.max(typicalWidth, 1), w / h / Math.max(typicalAspect, 1e-3));
+    if (several) wide = Math.max(wide, w / (DIGIT_ASPECT * Math.max(blobs.typical, h)));
     const candidate = { box: toImage(boxes[index], blobs.scale), mask, wide, splits: [], splitCosts: [] };
-    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], w / typicalWidth, blobs.scale));
-    return candidate;
+    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], Math.max(wide, w / typicalWidth), blobs.scale));
+    candidates.push(candidate);
   });
+  return candidates;
 }

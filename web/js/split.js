@@ -3,6 +3,8 @@
 import { argsort, plane } from "./image.js";
 import { strokeWidth } from "./normalize.js";
 
+const PIECE_HEIGHT = 0.6;  // every piece of a split spans at least this share of the blob's height
+
 /** Working-resolution box -> the image pixels it covers (split.to_image). */
 export function toImage([x, y, w, h], scale) {
   const left = Math.floor(x / scale + 1e-6), top = Math.floor(y / scale + 1e-6);
@@ -54,7 +56,7 @@ function cut(mask, origin, cuts, scale) {
       for (let x = a; x < b; x++) if (mask.data[y * mask.width + x]) { any = true; cols.add(x - a); }
       if (any) rows.push(y);
     }
-    if (rows.length < 0.3 * mask.height || cols.size < 2) return null;
+    if (rows.length < 2 || rows[rows.length - 1] - rows[0] + 1 < PIECE_HEIGHT * mask.height || cols.size < 2) return null;
     const c0 = Math.min(...cols), c1 = Math.max(...cols), r0 = rows[0], r1 = rows[rows.length - 1];
     const piece = plane(c1 - c0 + 1, r1 - r0 + 1);
     for (let y = r0; y <= r1; y++) for (let x = c0; x <= c1; x++) piece.data[(y - r0) * piece.width + x - c0] = mask.data[y * mask.width + a + x];
