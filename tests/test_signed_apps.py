@@ -93,7 +93,7 @@ def test_keep_signature_only_for_the_same_manifest_bytes(signed, tmp_path):
 def test_export_keeps_a_valid_signature_and_drops_a_stale_one(tmp_path_factory, tmp_path, mnist_path, owner):
     """A re-export with the same model and options writes the same manifest, so the signature still holds and
     stays; a different export drops it (the new set is unsigned until its owner signs it)."""
-    from export_support import copy_of, exported, tiny_model
+    from export_support import copy_of, exported, source_model
 
     from edge_digits.build.exporter import export
 
@@ -101,10 +101,10 @@ def test_export_keeps_a_valid_signature_and_drops_a_stale_one(tmp_path_factory, 
     out = copy_of(exported(base, mnist_path), tmp_path / "out")
     sign_set(out, owner[0], 1)
     signature = (out / SIGNATURE_NAME).read_bytes()
-    export(tiny_model(base, mnist_path), out=out, int8=True, fp16=True, data_path=mnist_path, command="pytest")
+    export(source_model(base), out=out, int8=True, fp16=True, data_path=mnist_path, command="pytest")
     assert (out / SIGNATURE_NAME).read_bytes() == signature
     load_classifier(out, trust=trust_from([owner[1]], environ={}))
-    export(tiny_model(base, mnist_path), out=out, data_path=mnist_path, command="pytest")  # fp32 only: new manifest
+    export(source_model(base), out=out, data_path=mnist_path, command="pytest")  # fp32 only: new manifest
     assert not (out / SIGNATURE_NAME).exists()
     with pytest.raises(EdgeDigitsError, match="is not signed"):
         load_classifier(out, trust=trust_from([owner[1]], environ={}))
