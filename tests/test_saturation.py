@@ -4,6 +4,7 @@ way (full 8-bit weights) refused by parity and the CLI on any host, whatever its
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -82,24 +83,14 @@ def test_matmul_pairs_along_the_reduction_axis():
 def test_a_set_quantized_the_old_way_is_refused_on_any_host(tmp_path, mnist_path):
     """The shipped fp32 ONNX quantized with full 8-bit weights, as every export did before: parity on this
     machine's CPU may well agree with Keras (it did on AVX-512 VNNI), yet the set must fail, naming the proof."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
     from edge_digits.build.mnist import balanced_sample, load_mnist, preprocess
+    from edge_digits.build.writers import quantize_onnx
 
     mnist = load_mnist(mnist_path)
     calibration = preprocess(mnist.x_train[balanced_sample(mnist.y_train, 200, 0)])
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(np.array_split(calibration, 2))
-
-        def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {"image": batch}
-
     old = copy_of(exported(tmp_path.parent, mnist_path), tmp_path / "old")
-    quantize_static(str(old / "digits_fp32.onnx"), str(old / "digits_int8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    quantize_onnx(old / "digits_fp32.onnx", tmp_path / "old_int8.onnx", calibration, reduce_range=False)
+    shutil.copyfile(tmp_path / "old_int8.onnx", old / "digits_int8.onnx")
     manifest = json.loads((old / MANIFEST_NAME).read_text(encoding="utf-8"))
     for record in manifest["artifacts"]:  # a consistent old set: its manifest vouches for the old file
         if record["file"] == "digits_int8.onnx":

@@ -83,13 +83,24 @@ def export_onnx_int8(context: ExportContext, path: Path) -> dict[str, Any]:
 
     Full 8-bit weights saturate onnxruntime's x86 AVX2 U8S8 kernels (pairs of products summed into int16), so
     the same file read 99.37% there and 99.62% on AVX-512 VNNI; with |w| <= 64 every x86 path and ARM give
-    identical outputs (docs/export.md has the measurements; parity proves it per file, build/saturation.py)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    identical outputs (docs/cpus.md has the measurements; parity proves it per file, build/saturation.py)."""
+    float_path, quantized_path = context.work / "f.onnx", context.work / "q.onnx"
+    artifact_io.save_onnx(onnx_fp32_proto(context), float_path)
+    quantize_onnx(float_path, quantized_path, context.calibration)
+    import onnx
+
+    artifact_io.save_onnx(artifact_io.finish_onnx(onnx.load(str(quantized_path))), path)
+    return {"opset": OPSET, "quantization_scheme": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+            "activations": "int8 (per-tensor, MinMax calibration)",
+            "weights": "int8 per-channel, 7-bit range [-64, 64] (reduce_range: no int16 saturation on x86 U8S8 kernels)",
+            "io": "float32 input and output; quantize/dequantize happen inside the graph"}}
+
+
+def quantize_onnx(float_path: Path, out: Path, calibration: np.ndarray, activations: str = "QInt8",
+                  weights: str = "QInt8", reduce_range: bool = True) -> Path:
+    """Static QDQ per-channel quantization of a float ONNX file, calibrated in batches of 100 images; the
+    defaults are the shipped recipe, the others are what scripts/int8-recipes and the tests compare it with."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -100,20 +111,13 @@ def export_onnx_int8(context: ExportContext, path: Path) -> dict[str, Any]:
             batch = next(self.batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    float_path, prepared_path, quantized_path = (context.work / name for name in ("f.onnx", "p.onnx", "q.onnx"))
-    artifact_io.save_onnx(onnx_fp32_proto(context), float_path)
+    prepared = out.with_name(out.stem + ".prepared.onnx")
     with quiet_stderr():
-        quant_pre_process(str(float_path), str(prepared_path))
-        quantize_static(str(prepared_path), str(quantized_path), Reader(context.calibration),
-                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-    import onnx
-
-    artifact_io.save_onnx(artifact_io.finish_onnx(onnx.load(str(quantized_path))), path)
-    return {"opset": OPSET, "quantization_scheme": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-            "activations": "int8 (per-tensor, MinMax calibration)",
-            "weights": "int8 per-channel, 7-bit range [-64, 64] (reduce_range: no int16 saturation on x86 U8S8 kernels)",
-            "io": "float32 input and output; quantize/dequantize happen inside the graph"}}
+        quant_pre_process(str(float_path), str(prepared))
+        quantize_static(str(prepared), str(out), Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=getattr(QuantType, activations), weight_type=getattr(QuantType, weights),
+                        reduce_range=reduce_range)
+    return out
 
 
 def export_tflite_fp32(context: ExportContext, path: Path) -> dict[str, Any]:
