@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_digits.build import artifact_io, tflite_metadata, writers
+from edge_digits.build.folding import fold_batch_norm
 from edge_digits.build.keras_io import (
     check_keras_file,
     import_tensorflow,
@@ -115,7 +116,8 @@ def export(
             source = _default_source(out_path, stage.work, data_path, seed)
         keras_model = load_keras_model(source)
         picked = balanced_sample(mnist.y_train, int(calibration), seed)
-        context = ExportContext(keras_model, source, stage.work, preprocess(mnist.x_train[picked]))
+        # converters get the model with batch norms folded in float64 (bytes independent of the CPU's rsqrt)
+        context = ExportContext(fold_batch_norm(keras_model), source, stage.work, preprocess(mnist.x_train[picked]))
         test_images, test_labels = preprocess(mnist.x_test), mnist.y_test.astype(np.int64)
         reference = predict_probabilities(keras_model, test_images)
         _check_probabilities(reference, source)
