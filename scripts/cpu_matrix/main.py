@@ -6,7 +6,8 @@ kernels) and Nehalem (their SSE4 kernels); qemu-aarch64 as a Raspberry Pi 4 (cor
 Each target installs the project's wheel and runs every shipped model (fp32/int8 ONNX and TFLite, the MediaPipe
 tasks model, and export/second's) on MNIST test digits, and the reader (`edge-digits read --json`, the headless
 camera demo, the second model) on examples/sample.jpg, synthetic scenes and the photos of $EDGE_DIGITS_PHOTOS.
-Prints one table; ends with `ok`, or exits 1 naming every difference.
+Prints one table; ends with `ok`, or exits 1 naming every difference. With --exports it checks the build tier
+instead: the shipped sets re-exported on each x86 path must be the shipped bytes (exports.py).
 
 Needs root, apt-get and the host's Debian mirror (read from its apt sources) and PyPI. Downloads (qemu, wheels,
 arm64 roots) are cached in $CPU_MATRIX_CACHE (default ~/.cache/edge-digits-cpu-matrix).
@@ -30,6 +31,7 @@ import numpy as np
 
 from cpu_matrix import debian
 from cpu_matrix.compare import compare_models, compare_readings, format_matrix, second_reads
+from cpu_matrix.exports import BUILD_TARGETS, check_exports, export_environment
 from cpu_matrix.steps import PROGRAM, CheckFailed, log, run
 
 REPO = debian.REPO
@@ -133,7 +135,7 @@ def interpreter_for(target: Target, qemu: dict[str, Path], cache: Path, wheel: P
 def check(args: argparse.Namespace) -> None:
     if platform.machine() != "x86_64":
         raise CheckFailed(f"the native oracle must be x86_64 (this machine is {platform.machine()})")
-    targets = [TARGETS[name] for name in args.targets]
+    targets = [TARGETS[name] for name in args.targets if not args.exports or name in BUILD_TARGETS]
     emulated = {target.machine for target in targets if target.cpu is not None}
     if emulated and (os.geteuid() != 0 or shutil.which("apt-get") is None):
         raise CheckFailed("emulated targets need root and apt-get (qemu-user from Debian, mmdebstrap --mode=root)")
@@ -142,6 +144,12 @@ def check(args: argparse.Namespace) -> None:
     if emulated:
         debian.ensure_host_tools(arm="aarch64" in emulated)
     qemu = {machine: debian.ensure_qemu(cache, machine, mirror) for machine in sorted(emulated)}
+    if args.exports:
+        with tempfile.TemporaryDirectory(prefix="cpu-matrix-exports-") as scratch:
+            environment = export_environment(REPO, Path(scratch), os.environ.get("EDGE_DIGITS_MNIST"))
+            check_exports(targets, qemu, [REPO / "export", REPO / "export" / "second"], Path(scratch), environment)
+        log(f"exports in {time.perf_counter() - started:.0f} s")
+        return
     counts = {"first": args.digits, "second": args.second_digits}
     with tempfile.TemporaryDirectory(prefix="cpu-matrix-") as scratch:
         scratch = Path(scratch)
@@ -207,6 +215,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default 10000, the whole test split)")
     parser.add_argument("--second-digits", type=int, default=500, help="MNIST test digits for export/second's formats "
                         "(default 500: the 8x larger model costs minutes per target under emulation)")
+    parser.add_argument("--exports", action="store_true", help="instead: re-export export/ and export/second/ "
+                        "(edge-digits export --int8, needs the train extra and $EDGE_DIGITS_MNIST) natively and as Haswell "
+                        "and list every file whose bytes differ from the shipped set")
     parser.add_argument("--wheel", help="use this edge_digits wheel instead of building one")
     parser.add_argument("--build-wheel", metavar="DIR", help="only build the wheel into DIR, print its path, and exit")
     parser.add_argument("--scenes", type=int, default=3, help="synthetic scenes besides the sample (default 3)")
