@@ -129,3 +129,20 @@ def test_a_model_whose_top1_moves_on_a_cpu_fails_and_int8_is_held_to_parity():
     assert compare.format_cell(cells["first:digits_int8.onnx"]) == "99.75% ~ FAIL"
     assert compare.compare_models({}, native, labels, {"first": 1.0})["first:digits_fp32.onnx"].failures == [
         "missing on this target"]
+
+
+def test_exports_comparison_names_every_file_that_differs(tmp_path):
+    """--exports' verdict: a changed byte or an extra file is named; parity.json (measurements) is not compared."""
+    from cpu_matrix.exports import compare_set
+
+    shipped, written = tmp_path / "shipped", tmp_path / "written"
+    shipped.mkdir(), written.mkdir()
+    for folder in (shipped, written):
+        (folder / "manifest.json").write_text("{}")
+        (folder / "digits_int8.onnx").write_bytes(b"\x00\x01")
+    (shipped / "parity.json").write_text('{"accuracy": 0.9961}')
+    (written / "parity.json").write_text('{"accuracy": 0.9962}')
+    assert compare_set(written, shipped) == []
+    (written / "digits_int8.onnx").write_bytes(b"\x00\x02")
+    (written / "labels.txt").write_text("0\n")
+    assert compare_set(written, shipped) == ["digits_int8.onnx: bytes differ", "labels.txt: not in the shipped set"]
