@@ -13,6 +13,7 @@ import numpy as np
 
 from edge_digits.build.mnist import load_mnist
 from edge_digits.measure.scenes import Scene, digit_alpha, photograph, scene_accuracy
+from edge_digits.options import progress
 
 JITTERS = (0, 15, 30)  # pixels a digit's top may move up or down from its row's
 WIDTH, HEIGHT = 640, 480
@@ -64,15 +65,52 @@ def make_rows(count: int, jitter: float, seed: int = 0, data_path: str | os.Path
 
 def rows_accuracy(count: int, reader: Any, seed: int = 0, data_path: str | os.PathLike | None = None,
                   jitters: tuple[float, ...] = JITTERS) -> dict[str, dict[str, float | int]]:
-    """Per jitter level: scene_accuracy's figures; `exact_scenes` is the share of frames whose digits come
-    out all right and in order, `exact_lines` the share also split into the two lines exactly."""
+    """Per jitter level: scene_accuracy's figures (`exact_scenes`: frames whose digits all come out right and
+    in order; `exact_lines`: and in the two lines exactly), and the same two shares for the boxes alone,
+    whatever digit each is read as (`boxes_in_order`, `boxes_in_lines`): the line grouping's own score."""
     mnist = load_mnist(data_path)
     digits = (mnist.x_test, mnist.y_test)
-    return {str(jitter): scene_accuracy(make_rows(count, jitter, seed, digits=digits), reader) for jitter in jitters}
+    results = {}
+    for jitter in jitters:
+        scenes = make_rows(count, jitter, seed, digits=digits)
+        readings = [reader.read(scene.image) for scene in progress(scenes, f"rows ±{jitter} px", unit="frame")]
+        replay = _Replay(readings)
+        result = scene_accuracy(scenes, replay)
+        grouped = [grouping(scene, reading) for scene, reading in zip(scenes, readings)]
+        result["boxes_in_order"] = sum(order for order, _ in grouped) / count
+        result["boxes_in_lines"] = sum(lines for _, lines in grouped) / count
+        results[str(jitter)] = result
+    return results
+
+
+class _Replay:
+    """A stand-in reader that gives back readings already made, in turn (each frame is read once)."""
+
+    def __init__(self, readings: list):
+        self.readings = iter(readings)
+
+    def read(self, image: np.ndarray):
+        return next(self.readings)
+
+
+def grouping(scene: Scene, reading: Any) -> tuple[bool, bool]:
+    """(in order, in lines): each true digit found once (a read box's centre inside its box) and the read
+    boxes in the true reading order; and, in addition, the line breaks where the truth has them."""
+    found = []
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        inside = [k for k, (u, v, s, t) in enumerate(scene.boxes) if u <= x + w / 2 <= u + s and v <= y + h / 2 <= v + t]
+        found.append(inside[0] if len(inside) == 1 else -1)
+    in_order = found == list(range(len(scene.boxes)))
+    same_lines = [scene.lines[k] for k in found] if in_order else []
+    read_lines = [digit.line for digit in reading.digits]
+    return in_order, in_order and all((a == b) == (c == d) for a, b, c, d in
+                                      zip(same_lines, same_lines[1:], read_lines, read_lines[1:]))
 
 
 def format_rows(results: dict[str, dict[str, Any]], count: int, seed: int) -> str:
-    """One line: digits in order and lines exact per jitter level."""
-    return (f"jittered rows ({count} frames of 2 rows x 5 digits each, seed {seed}; digits in order / lines exact): "
-            + ", ".join(f"±{jitter} px {result['exact_scenes']:.0%} / {result['exact_lines']:.0%}"
-                        for jitter, result in results.items()))
+    """Digits in order and lines exact per jitter level, read and as boxes alone."""
+    return (f"jittered rows ({count} frames of 2 rows x 5 digits, seed {seed}; digits read in order / in lines exactly; "
+            "boxes alone in order / in lines): "
+            + ", ".join(f"±{jitter} px {result['exact_scenes']:.0%} / {result['exact_lines']:.0%}; "
+                        f"{result['boxes_in_order']:.0%} / {result['boxes_in_lines']:.0%}" for jitter, result in results.items()))
