@@ -102,6 +102,6 @@ def test_score_layouts_from_the_command_line(mnist_path):
     result = run_cli("score", "--layouts", "2", "--data", str(mnist_path), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     layouts = json.loads(result.stdout)["layouts"]
-    assert set(layouts["results"]) == {"lone", "touching", "stray", "scattered"}
+    assert set(layouts["results"]) == {"lone", "touching", "stray", "scattered", "closeup", "cluster"}
     assert all(entry["scenes"] == 2 and 0.0 <= entry["accuracy"] <= 1.0 for entry in layouts["results"].values())
     assert run_cli("score", "--layouts", "0").returncode == 2  # not a positive count: a usage error

@@ -18,7 +18,7 @@ GROUP_GAP = 1.0  # digits further apart than this many digit heights are in one 
 LEVEL = 0.5  # their centres (deskewed) within this share of the smaller digit's height
 CHAIN_OVERLAP = 0.35  # neighbours chain when their heights overlap by this share of the smaller one
 BAND_MEMBERS = 3  # a line's local band: the extent of its this many digits nearest the other line
-JOIN_OVERLAP = 0.25  # lines join when their local bands overlap by this share of the smaller band ...
+JOIN_OVERLAP = 0.05  # lines join when their local bands overlap by this share of the smaller band ...
 STACKED = 0.3  # ... and no digit of one overlaps a digit of the other horizontally by this share of its width
 
 

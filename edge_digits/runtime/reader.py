@@ -23,6 +23,7 @@ SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider th
 STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one wide digit's two strokes) ...
 STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
 FRAGMENTS = 4  # a first reading of at most this many blobs (read whole) may be pieces of one digit cut by the frame
+CLOSEUP_HEIGHT = 0.5  # or of a close-up, when a digit read fills this share of the image's height (or it is inked all over)
 
 
 @dataclass
@@ -104,13 +105,20 @@ class DigitReader:
         canvas = canvases.prepare(image)
         reading, blobs = self._read(canvas, lap)
         crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
-        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and (crop or canvases.ink_on_frame(canvas.image)):
+        few = blobs <= FRAGMENTS and canvas.offset == (0, 0)
+        cut = few and (crop or canvases.ink_on_frame(canvas.image))
+        close = few and not cut and (_tallest(reading) >= CLOSEUP_HEIGHT * image.shape[0]
+                                     or canvases.ink_share(canvas.image) >= canvases.CLOSEUP_INK)
+        if cut or close:
             # a crop or close-up whose digit may fill the image (the segmenter drops it as a page edge, or
             # keeps pieces of it; a faint pencil digit or a 1's foot reaches the frame too lightly for
-            # ink_on_frame, so every crop is tried): read it again framed in paper, and keep that reading
-            # if it is one digit that contains every piece found and covers more than twice their area
+            # ink_on_frame, so every crop is tried), or a close-up inked all over or read as one big piece
+            # (a thick digit's loop): read it again framed in paper, and keep that reading if it is one digit
+            # that contains every piece found and covers more than twice their area (a close-up's digit
+            # also fills CLOSEUP_HEIGHT of the image)
             framed = self._read(canvases.reframe(canvas), lap)[0]
-            if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
+            if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading) \
+                    and (cut or _tallest(framed) >= CLOSEUP_HEIGHT * image.shape[0]):
                 return framed
         return reading
 
@@ -186,6 +194,11 @@ def _contains(box: tuple[int, int, int, int], reading: Reading) -> bool:
     """Whether `box` contains the centre of every digit of `reading`."""
     x, y, w, h = box
     return all(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in reading.digits)
+
+
+def _tallest(reading: Reading) -> int:
+    """Height of the tallest digit of a reading (input pixels), 0 when it is empty."""
+    return max((digit.box[3] for digit in reading.digits), default=0)
 
 
 def _area(reading: Reading) -> int:
