@@ -20,6 +20,7 @@ CHAIN_OVERLAP = 0.35  # neighbours chain when their heights overlap by this shar
 BAND_MEMBERS = 3  # a line's local band: the extent of its this many digits nearest the other line
 JOIN_OVERLAP = 0.05  # lines join when their local bands overlap by this share of the smaller band ...
 STACKED = 0.3  # ... and no digit of one overlaps a digit of the other horizontally by this share of its width
+INTERLEAVED_GAP = 0.5  # lines taking turns along a row join across a gap of this share of the smaller band
 
 
 @dataclass
@@ -54,14 +55,21 @@ def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> li
 
 def fit_rows(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> tuple[float, list[list[int]]]:
     """The page's row slope and its lines (group_lines): the slope row_slope estimates, unless the rows read
-    level make fewer lines; digits written up and down can feign a slope, a turned camera cannot feign level."""
+    level make fewer lines, or as many lines whose centres lie closer to their line's (digits written up and
+    down can feign a slope; a turned camera, whose rows read level scatter more, cannot feign level)."""
     slope = row_slope(x + w / 2, y + h / 2, h)
     lines = group_lines(x, y, w, h, slope)
     if slope:
         level = group_lines(x, y, w, h, 0.0)
-        if len(level) < len(lines):
+        centres = y + h / 2
+        if (len(level), _spread(level, centres)) <= (len(lines), _spread(lines, centres - slope * (x + w / 2))):
             return 0.0, level
     return slope, lines
+
+
+def _spread(lines: list[list[int]], centres: np.ndarray) -> float:
+    """How far the digits' centres lie from their line's median centre, in all."""
+    return float(sum(np.abs(centres[members] - np.median(centres[members])).sum() for members in lines))
 
 
 def group_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, slope: float) -> list[list[int]]:
@@ -103,7 +111,8 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
                     bottom: np.ndarray) -> None:
     """Join lines that are fragments of one row: two lines with a pair of digits near each other (at most
     GROUP_GAP digit heights apart) join when the bands of the BAND_MEMBERS digits of each nearest that pair
-    overlap by JOIN_OVERLAP of the smaller band, unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
+    overlap by JOIN_OVERLAP of the smaller band (or, when the lines take turns along the row, are less than
+    INTERLEAVED_GAP of it apart), unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
     Pairs are tried closest in height first; `parent` (the union-find of `find`) is updated in place."""
     n = len(x)
     if n < 2:
@@ -132,7 +141,10 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
         band_a = top[near_j].min(), bottom[near_j].max()
         band_b = top[near_i].min(), bottom[near_i].max()
         overlap = min(band_a[1], band_b[1]) - max(band_a[0], band_b[0])
-        if overlap > JOIN_OVERLAP * min(band_a[1] - band_a[0], band_b[1] - band_b[0]):
+        # lines whose spans overlap without a digit of one above one of the other take turns along one row
+        interleaved = max(x[first].min(), x[second].min()) < min(right[first].max(), right[second].max())
+        smaller = min(band_a[1] - band_a[0], band_b[1] - band_b[0])
+        if overlap > JOIN_OVERLAP * smaller or (interleaved and overlap > -INTERLEAVED_GAP * smaller):
             parent[b] = a
 
 
