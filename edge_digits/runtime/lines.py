@@ -20,7 +20,6 @@ CHAIN_OVERLAP = 0.35  # neighbours chain when their heights overlap by this shar
 BAND_MEMBERS = 3  # a line's local band: the extent of its this many digits nearest the other line
 JOIN_OVERLAP = 0.05  # lines join when their local bands overlap by this share of the smaller band ...
 STACKED = 0.3  # ... and no digit of one overlaps a digit of the other horizontally by this share of its width
-INTERLEAVED_GAP = 0.5  # lines taking turns along a row join across a gap of this share of the smaller band
 
 
 @dataclass
@@ -111,8 +110,7 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
                     bottom: np.ndarray) -> None:
     """Join lines that are fragments of one row: two lines with a pair of digits near each other (at most
     GROUP_GAP digit heights apart) join when the bands of the BAND_MEMBERS digits of each nearest that pair
-    overlap by JOIN_OVERLAP of the smaller band (or, when the lines take turns along the row, are less than
-    INTERLEAVED_GAP of it apart), unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
+    overlap by JOIN_OVERLAP of the smaller band, unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
     Pairs are tried closest in height first; `parent` (the union-find of `find`) is updated in place."""
     n = len(x)
     if n < 2:
@@ -141,10 +139,7 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
         band_a = top[near_j].min(), bottom[near_j].max()
         band_b = top[near_i].min(), bottom[near_i].max()
         overlap = min(band_a[1], band_b[1]) - max(band_a[0], band_b[0])
-        # lines whose spans overlap without a digit of one above one of the other take turns along one row
-        interleaved = max(x[first].min(), x[second].min()) < min(right[first].max(), right[second].max())
-        smaller = min(band_a[1] - band_a[0], band_b[1] - band_b[0])
-        if overlap > JOIN_OVERLAP * smaller or (interleaved and overlap > -INTERLEAVED_GAP * smaller):
+        if overlap > JOIN_OVERLAP * min(band_a[1] - band_a[0], band_b[1] - band_b[0]):
             parent[b] = a
 
 
