@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -76,14 +75,7 @@ def group_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, slop
     right neighbour that overlaps it vertically (relative to the smaller height), so sloped rows and
     descenders stay together; then fragments of one row are joined (_join_fragments)."""
     n = len(x)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = _Sets(n)
     cx = x + w / 2
     shift = slope * cx
     cy = y + h / 2 - shift
@@ -98,20 +90,39 @@ def group_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, slop
     cost = np.where(ahead, (cx[None, :] - cx[:, None]) + 0.5 * np.abs(cy[None, :] - cy[:, None]), np.inf)
     nearest = cost.argmin(axis=1)
     for i in np.flatnonzero(ahead.any(axis=1)):
-        parent[find(int(i))] = find(int(nearest[i]))
-    _join_fragments(find, parent, x, w, top, bottom)
+        sets.join(int(i), int(nearest[i]))
+    _join_fragments(sets, x, w, top, bottom)
     lines: dict[int, list[int]] = {}
     for i in range(n):
-        lines.setdefault(find(i), []).append(i)
+        lines.setdefault(sets.find(i), []).append(i)
     return list(lines.values())
 
 
-def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray, w: np.ndarray, top: np.ndarray,
-                    bottom: np.ndarray) -> None:
+class _Sets:
+    """Union-find over n items: which line (or group) each digit is in, merged as links are found."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+    def roots(self) -> np.ndarray:
+        return np.array([self.find(i) for i in range(len(self.parent))])
+
+
+def _join_fragments(sets: _Sets, x: np.ndarray, w: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> None:
     """Join lines that are fragments of one row: two lines with a pair of digits near each other (at most
     GROUP_GAP digit heights apart) join when the bands of the BAND_MEMBERS digits of each nearest that pair
     overlap by JOIN_OVERLAP of the smaller band, unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
-    Pairs are tried closest in height first; `parent` (the union-find of `find`) is updated in place."""
+    Pairs are tried closest in height first; `sets` is updated in place."""
     n = len(x)
     if n < 2:
         return
@@ -127,10 +138,10 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
     pairs = pairs[np.argsort(np.abs(centre[pairs[:, 0]] - centre[pairs[:, 1]]), kind="stable")]
     cx = (x + right) / 2
     for i, j in pairs.tolist():
-        a, b = find(i), find(j)
+        a, b = sets.find(i), sets.find(j)
         if a == b:
             continue
-        roots = np.array([find(k) for k in range(n)])
+        roots = sets.roots()
         first, second = np.flatnonzero(roots == a), np.flatnonzero(roots == b)
         if stacked[np.ix_(first, second)].any():
             continue
@@ -140,7 +151,7 @@ def _join_fragments(find: Callable[[int], int], parent: list[int], x: np.ndarray
         band_b = top[near_i].min(), bottom[near_i].max()
         overlap = min(band_a[1], band_b[1]) - max(band_a[0], band_b[0])
         if overlap > JOIN_OVERLAP * min(band_a[1] - band_a[0], band_b[1] - band_b[0]):
-            parent[b] = a
+            sets.join(b, a)
 
 
 def page_tilt(boxes: list[tuple[int, int, int, int]]) -> float:
@@ -173,17 +184,10 @@ def row_slope(cx: np.ndarray, cy: np.ndarray, heights: np.ndarray) -> float:
     linked &= np.abs(vy) < np.tan(np.radians(40)) * np.abs(vx)
     if linked.sum() < max(2, n // 3):
         return 0.0
-    group = list(range(n))
-
-    def find(i: int) -> int:
-        while group[i] != i:
-            group[i] = group[group[i]]
-            i = group[i]
-        return i
-
+    sets = _Sets(n)
     for i in np.flatnonzero(linked).tolist():
-        group[find(i)] = find(int(nearest[i]))
-    roots = np.array([find(i) for i in range(n)])
+        sets.join(i, int(nearest[i]))
+    roots = sets.roots()
     pairs = (roots[:, None] == roots[None, :]) & (dx > 0)
     run = dx[pairs]
     slopes = dy[pairs] / run

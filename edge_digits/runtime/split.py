@@ -73,16 +73,17 @@ def _thinnest_cuts(profile: np.ndarray, parts: int) -> list[int] | None:
     """The `parts` - 1 cuts, among the profile's MINIMA_CHECKED lowest local minima, whose thickest cut is
     thinnest, every piece at least NARROWEST of an even share of the width wide; None if none fit."""
     width = len(profile)
+    ink = np.rint(3 * profile).astype(np.int64)  # the whole 3-column counts: ties are ties on every platform
     inner = np.arange(1, width - 1)
-    minima = inner[(profile[inner] <= profile[inner - 1]) & (profile[inner] < profile[inner + 1])]
-    minima = np.sort(minima[np.argsort(profile[minima], kind="stable")[:MINIMA_CHECKED]]).tolist()
+    minima = inner[(ink[inner] <= ink[inner - 1]) & (ink[inner] < ink[inner + 1])]
+    minima = np.sort(minima[np.argsort(ink[minima], kind="stable")[:MINIMA_CHECKED]]).tolist()
     narrowest = NARROWEST * width / parts
     best, best_cost = None, np.inf
     for cuts in itertools.combinations(minima, parts - 1):
         edges = (0, *cuts, width)
         if min(b - a for a, b in zip(edges, edges[1:])) < narrowest:
             continue
-        cost = max(profile[c] for c in cuts)
+        cost = max(ink[c] for c in cuts)
         if cost < best_cost:
             best, best_cost = list(cuts), cost
     return best
