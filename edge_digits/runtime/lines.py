@@ -67,7 +67,12 @@ def fit_rows(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> tupl
 
 def _spread(lines: list[list[int]], centres: np.ndarray) -> float:
     """How far the digits' centres lie from their line's median centre, in all."""
-    return float(sum(np.abs(centres[members] - np.median(centres[members])).sum() for members in lines))
+    values = centres.tolist()  # plain floats: lines are short, and statistics.median is 10x np.median there
+    total = 0.0
+    for members in lines:
+        middle = statistics.median(values[k] for k in members)
+        total += sum(abs(values[k] - middle) for k in members)
+    return total
 
 
 def group_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, slope: float) -> list[list[int]]:
@@ -121,8 +126,8 @@ class _Sets:
 def _join_fragments(sets: _Sets, x: np.ndarray, w: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> None:
     """Join lines that are fragments of one row: two lines with a pair of digits near each other (at most
     GROUP_GAP digit heights apart) join when the bands of the BAND_MEMBERS digits of each nearest that pair
-    overlap by JOIN_OVERLAP of the smaller band, unless a digit of one stands above or below a digit of the other (rows of a grid, stacked lines).
-    Pairs are tried closest in height first; `sets` is updated in place."""
+    overlap by JOIN_OVERLAP of the smaller band, unless a digit of one stands above or below a digit of the
+    other (rows of a grid, stacked lines). Pairs are tried closest in height first; `sets` is updated in place."""
     n = len(x)
     if n < 2:
         return
@@ -132,19 +137,19 @@ def _join_fragments(sets: _Sets, x: np.ndarray, w: np.ndarray, top: np.ndarray, 
     h = bottom - top
     near = -beside <= GROUP_GAP * np.maximum(h[:, None], h[None, :])  # -beside: the gap between their boxes
     centre = (top + bottom) / 2
-    pairs = np.argwhere(np.triu(near, 1) & ~stacked)
+    roots = sets.roots()
+    owner = (roots[None, :] == np.arange(n)[:, None]).astype(np.int64)  # owner[r, k]: digit k is in line r
+    apart = owner @ stacked.astype(np.int64) @ owner.T > 0  # lines with a digit of one above one of the other
+    pairs = np.argwhere(np.triu(near, 1) & ~stacked & ~apart[roots[:, None], roots[None, :]])
     if not len(pairs):
         return
     pairs = pairs[np.argsort(np.abs(centre[pairs[:, 0]] - centre[pairs[:, 1]]), kind="stable")]
     cx = (x + right) / 2
     for i, j in pairs.tolist():
-        a, b = sets.find(i), sets.find(j)
-        if a == b:
+        a, b = int(roots[i]), int(roots[j])
+        if a == b or apart[a, b]:
             continue
-        roots = sets.roots()
         first, second = np.flatnonzero(roots == a), np.flatnonzero(roots == b)
-        if stacked[np.ix_(first, second)].any():
-            continue
         near_j = first[np.argsort(np.abs(cx[first] - cx[j]), kind="stable")[:BAND_MEMBERS]]
         near_i = second[np.argsort(np.abs(cx[second] - cx[i]), kind="stable")[:BAND_MEMBERS]]
         band_a = top[near_j].min(), bottom[near_j].max()
@@ -152,6 +157,9 @@ def _join_fragments(sets: _Sets, x: np.ndarray, w: np.ndarray, top: np.ndarray, 
         overlap = min(band_a[1], band_b[1]) - max(band_a[0], band_b[0])
         if overlap > JOIN_OVERLAP * min(band_a[1] - band_a[0], band_b[1] - band_b[0]):
             sets.join(b, a)
+            roots[second] = a
+            apart[a] |= apart[b]
+            apart[:, a] |= apart[:, b]
 
 
 def page_tilt(boxes: list[tuple[int, int, int, int]]) -> float:
