@@ -28,9 +28,9 @@ POLARITY_SIDE = 160  # larger images are judged on a copy this long ...
 STROKE_DIVISOR = 40  # ... by features thinner than 1/40 of it (strokes; not pages, shadows or gradients) ...
 LIGHT_RATIO = 2.0  # ... bright ones outnumbering dark ones this many times
 FRAME_INK_SHARE = 0.02  # a larger input with this share of its outer frame inked may hold a digit cut by it
-CLOSEUP_INK = 0.08  # an input with this share of its pixels inked may be a close-up of one digit in thick strokes, ...
-CLOSEUP_MARGIN = 1.0  # ... read again (as one cut by the frame is) framed in paper this many times its width (strokes then thin
-# enough, relative to the canvas, for the segmenter's paper estimate not to take their middle for paper)
+CLOSEUP_INK = 0.08  # an input with this share of its pixels inked may be a close-up of one thick digit;
+CLOSEUP_MARGIN = 1.0  # close-ups are read again framed in paper this many times their width on every side, so
+# thick strokes are thin for the canvas and the segmenter's paper estimate does not take their middle for paper
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,9 @@ class DigitReader:
         image = as_uint8(image)
         canvas = canvases.prepare(image)
         reading, blobs = self._read(canvas, lap)
-        crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
-        few = blobs <= FRAGMENTS and canvas.offset == (0, 0)
+        readable = canvases.MIN_SIDE <= min(image.shape[:2])
+        crop = readable and max(image.shape[:2]) <= canvases.CROP_SIDE
+        few = readable and blobs <= FRAGMENTS and canvas.offset == (0, 0)
         cut = few and (crop or canvases.ink_on_frame(canvas.image))
         close = few and not cut and (_tallest(reading) >= CLOSEUP_HEIGHT * image.shape[0]
                                      or canvases.ink_share(canvas.image) >= canvases.CLOSEUP_INK)

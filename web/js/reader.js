@@ -40,7 +40,7 @@ export async function readImage(session, imageData, minConfidence = 0.5, timings
   const crop = MIN_SIDE <= Math.min(width, height) && Math.max(width, height) <= CROP_SIDE;
   // every crop gets the framed second look: a faint pencil digit reaches its frame too lightly for inkOnFrame;
   // so does a close-up inked all over or read as one piece half its height (DigitReader.read)
-  const few = blobs <= FRAGMENTS && canvas.offset[0] === 0 && canvas.offset[1] === 0;
+  const few = MIN_SIDE <= Math.min(width, height) && blobs <= FRAGMENTS && canvas.offset[0] === 0 && canvas.offset[1] === 0;
   const cut = few && (crop || inkOnFrame(canvas.image));
   const close = few && !cut && (tallest(digits) >= CLOSEUP_HEIGHT * height || inkShare(canvas.image) >= CLOSEUP_INK);
   if (cut || close) {
