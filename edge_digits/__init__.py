@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "DigitReader": "runtime.reader",
     "Reading": "runtime.reader",
-    "ReadDigit": "runtime.reader",
+    "ReadDigit": "runtime.lines",
     "load_classifier": "runtime.classifier",
     "Classifier": "runtime.classifier",
     "EdgeDigitsError": "errors",

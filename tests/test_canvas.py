@@ -165,3 +165,15 @@ def test_a_crop_whose_digit_touches_one_edge_only_is_still_read(reader):  # noqa
     frame = np.full((480, 640), 235, np.uint8)
     cv2.line(frame, (324, 24), (316, 479), 25, 14)
     assert reader.read(frame).text == ""
+
+
+def test_ink_share_tells_a_close_up_from_a_page():
+    """A page of thin digits inks a few percent of its pixels; one thick digit filling the frame far more
+    than CLOSEUP_INK, so the reader gives it the framed second look."""
+    page = np.full((480, 640, 3), 235, np.uint8)
+    for k in range(8):
+        cv2.ellipse(page, (60 + 70 * k, 200), (18, 28), 0, 0, 360, (30, 30, 30), 4)
+    close = np.full((480, 640, 3), 235, np.uint8)
+    cv2.ellipse(close, (320, 300), (120, 150), 0, 0, 360, (150, 52, 20), 60)  # a 0 in marker, its top cut by the frame
+    assert canvas.ink_share(page) < canvas.CLOSEUP_INK < canvas.ink_share(close)
+    assert canvas.ink_share(np.zeros((2, 2), np.uint8)) == 0.0

@@ -204,7 +204,7 @@ def test_reading_order_follows_sloped_lines(reader, mnist):
 
 
 def test_page_tilt_and_rotate():
-    from edge_digits.runtime.reader import DESKEW_FROM, page_tilt
+    from edge_digits.runtime.lines import DESKEW_FROM, page_tilt
 
     row = [(int(40 + 90 * k), int(100 + 90 * k * 0.2), 40, 60) for k in range(5)]  # rows falling 11.3 degrees
     assert abs(page_tilt(row) - np.degrees(np.arctan(0.2))) < 0.5
@@ -229,12 +229,12 @@ def test_digits_on_tilted_rows_are_turned_level(reader, mnist_path, monkeypatch)
 
     from edge_digits.measure.scenes import make_suite, scene_accuracy
     from edge_digits.measure.views import tilted as turned
-    from edge_digits.runtime import reader as reader_module
+    from edge_digits.runtime import lines as lines_module
 
     suite = make_suite(30, seed=5, data_path=mnist_path)
     tilted = [replace(scene, image=turned(scene.image, degrees)) for degrees in (12, -12) for scene in suite]
     level = scene_accuracy(tilted, reader)["accuracy"]
-    monkeypatch.setattr(reader_module, "DESKEW_FROM", 90.0)
+    monkeypatch.setattr(lines_module, "DESKEW_FROM", 90.0)
     as_tilted = scene_accuracy(tilted, reader)["accuracy"]
     assert level >= 0.975 and level >= as_tilted + 0.005, (level, as_tilted)
 

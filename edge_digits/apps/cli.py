@@ -165,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "style MNIST lacks (continental 1s, short-bar and crossed 7s, looped 2s, open 4s, marker, pencil, "
                        "stretched), as stored and as close-ups")
     score.add_argument("--layouts", type=positive_int, metavar="N", help="also read N synthetic scenes of each page layout: "
-                       "a lone digit on a large page, touching digits, a stray mark beside a row, scattered groups")
+                       "a lone digit on a large page, touching digits, a stray mark beside a row, scattered groups, "
+                       "a close-up of one thick digit, a cluster of three or four touching digits")
+    score.add_argument("--rows", type=positive_int, metavar="N", help="also read N frames of two rows of digits of "
+                       "varied size whose tops wobble by up to 0, 15 and 30 px: digits in order and lines exact per level")
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
     add_data_option(score, "MNIST npz for the synthetic scenes and crops (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     add_model_options(score)

@@ -192,9 +192,9 @@ def command_read(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
-    if not args.photos and not args.scenes and not args.crops and not args.styles and not args.layouts:
+    if not any((args.photos, args.scenes, args.crops, args.styles, args.layouts, args.rows)):
         raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N"
-                              " / --layouts N")
+                              " / --layouts N / --rows N")
     reader = reader_from_args(args)
     report: dict = {}
     if args.photos:
@@ -249,6 +249,12 @@ def command_score(args: argparse.Namespace) -> int:
             print(f"page layouts ({args.layouts} scenes each, seed {args.seed}; digits read, and scenes read exactly line by line): "
                   + ", ".join(f"{name} {result['accuracy']:.1%} ({result['exact_lines']:.0%})"
                               for name, result in report["layouts"]["results"].items()))
+    if args.rows:
+        from edge_digits.measure.rows import format_rows, rows_accuracy
+
+        report["rows"] = {"seed": args.seed, "count": args.rows, "results": rows_accuracy(args.rows, reader, args.seed, args.data)}
+        if not args.json:
+            print(format_rows(report["rows"]["results"], args.rows, args.seed))
     if args.json:
         print(json.dumps(report, indent=2))
     return 0

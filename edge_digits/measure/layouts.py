@@ -4,7 +4,9 @@
 touches. `stray`: a row of digits beside a stray mark far smaller or thinner than the digits (a
 tick, a dash, a hairline), which is not a digit. `scattered`: digits in loose groups over the page,
 read group by group, top to bottom (groups whose centres lie within half a digit height of each
-other count as one row, read left to right). MNIST test digits only; `edge-digits score --layouts N`.
+other count as one row, read left to right). `closeup`: one digit in thick strokes filling the frame.
+`cluster`: a row in which three or four neighbours touch in turn. MNIST test digits only;
+`edge-digits score --layouts N`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from edge_digits.build.mnist import load_mnist
 from edge_digits.measure.scenes import Scene, any_overlap, digit_alpha, photograph
 
-LAYOUTS = ("lone", "touching", "stray", "scattered")
+LAYOUTS = ("lone", "touching", "stray", "scattered", "closeup", "cluster")
 Digits = tuple[np.ndarray, np.ndarray]
 Placed = list[tuple[np.ndarray, int, int, int]]  # (alpha mask, x, y, label) per digit
 
@@ -73,17 +75,60 @@ def touching(rng: np.random.Generator, digits: Digits) -> Scene | None:
     count = int(rng.integers(3, 7))
     size = rng.uniform(0.12, 0.2) * height
     placed = _row(rng, digits, count, size, rng.uniform(0.05, 0.2) * width, rng.uniform(0.3, 0.7) * height)
-    pair = int(rng.integers(0, count - 1))
+    placed = _press(rng, placed, int(rng.integers(0, count - 1)), size)
+    if placed is None or not _inside(placed, width, height):
+        return None
+    return _compose(rng, placed, [list(range(count))], width, height)
+
+
+def cluster(rng: np.random.Generator, digits: Digits) -> Scene | None:
+    """A row of 3-6 digits in which 3-4 neighbours are pushed together in turn: a cluster of touching digits."""
+    width, height = 640, 480
+    count = int(rng.integers(3, 7))
+    size = rng.uniform(0.12, 0.2) * height
+    placed = _row(rng, digits, count, size, rng.uniform(0.05, 0.2) * width, rng.uniform(0.3, 0.7) * height)
+    members = int(rng.integers(3, min(4, count) + 1))
+    first = int(rng.integers(0, count - members + 1))
+    for pair in range(first, first + members - 1):
+        placed = _press(rng, placed, pair, size)
+        if placed is None:
+            return None
+    if not _inside(placed, width, height):
+        return None
+    return _compose(rng, placed, [list(range(count))], width, height)
+
+
+def closeup(rng: np.random.Generator, digits: Digits) -> Scene | None:
+    """One digit in thick strokes filling a 160-640 px frame's height, its ink touching the frame's top
+    and bottom or up to 3% of the height short of them (a phone held close to one digit)."""
+    width = int(rng.choice((160, 240, 320, 480, 640)))
+    height = width * 3 // 4 if rng.random() < 0.6 else width
+    images, labels = digits
+    index = int(rng.integers(0, len(images)))
+    margins = rng.uniform(0.0, 0.03, 2) * height
+    mask = digit_alpha(rng, images[index], height - margins.sum())
+    radius = int(round(rng.uniform(0.0, 0.025) * height))  # a marker's stroke: thicker than a pen's
+    if radius >= 1:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    scale = (height - margins.sum()) / mask.shape[0]
+    mask = cv2.resize(mask, (max(3, round(mask.shape[1] * scale)), round(mask.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    if mask.shape[1] > width - 2:
+        return None
+    x = int(rng.uniform(0.3, 0.7) * (width - mask.shape[1]))
+    y = int(round(margins[0]))
+    return _compose(rng, [(mask, x, y, int(labels[index]))], [[0]], width, height)
+
+
+def _press(rng: np.random.Generator, placed: Placed, pair: int, size: float) -> Placed | None:
+    """Slide the digit after `pair` (and all after it) left until the two share ink, then a little further;
+    None if they never touch."""
     left, right = placed[pair], placed[pair + 1]
-    # slide the right digit (and all after it) left until the two masks share ink, then a little further
     shift = 0
     while shift < right[0].shape[1] and not _touch(left, right, shift):
         shift += 1
     shift += int(rng.integers(0, max(1, round(0.03 * size))))
     placed = placed[:pair + 1] + [(m, x - shift, y, label) for m, x, y, label in placed[pair + 1:]]
-    if not _inside(placed, width, height) or not _touch(left, placed[pair + 1], 0):
-        return None
-    return _compose(rng, placed, [list(range(count))], width, height)
+    return placed if _touch(left, placed[pair + 1], 0) else None
 
 
 def _touch(left, right, shift: int) -> bool:
@@ -173,7 +218,7 @@ def _box(placed: Placed) -> tuple[int, int, int, int]:
 
 
 MAKERS: dict[str, Callable[[np.random.Generator, Digits], Scene | None]] = {
-    "lone": lone, "touching": touching, "stray": stray, "scattered": scattered}
+    "lone": lone, "touching": touching, "stray": stray, "scattered": scattered, "closeup": closeup, "cluster": cluster}
 
 
 def make_layout(name: str, rng: np.random.Generator, digits: Digits, attempts: int = 50) -> Scene:

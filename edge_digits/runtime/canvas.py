@@ -28,6 +28,9 @@ POLARITY_SIDE = 160  # larger images are judged on a copy this long ...
 STROKE_DIVISOR = 40  # ... by features thinner than 1/40 of it (strokes; not pages, shadows or gradients) ...
 LIGHT_RATIO = 2.0  # ... bright ones outnumbering dark ones this many times
 FRAME_INK_SHARE = 0.02  # a larger input with this share of its outer frame inked may hold a digit cut by it
+CLOSEUP_INK = 0.08  # an input with this share of its pixels inked may be a close-up of one thick digit;
+CLOSEUP_MARGIN = 1.0  # close-ups are read again framed in paper this many times their width on every side, so
+# thick strokes are thin for the canvas and the segmenter's paper estimate does not take their middle for paper
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,8 @@ def prepare(image: np.ndarray) -> Canvas:
 
 
 def reframe(canvas: Canvas) -> Canvas:
-    """An unframed canvas (dark ink already) framed in paper MARGIN wide: for a close-up cut by its frame."""
-    return _framed(canvas.image, 1, MARGIN)
+    """An unframed canvas (dark ink already) framed in paper CLOSEUP_MARGIN wide: for a close-up."""
+    return _framed(canvas.image, 1, CLOSEUP_MARGIN)
 
 
 def _framed(image: np.ndarray, factor: int, margin: float) -> Canvas:
@@ -139,6 +142,18 @@ def ink_on_frame(image: np.ndarray) -> bool:
     if frame.ndim == 2:
         frame = frame.min(axis=1)  # the darkest channel: blue or red ink on white
     return float(np.mean(frame < 0.6 * np.median(frame))) >= FRAME_INK_SHARE
+
+
+def ink_share(image: np.ndarray) -> float:
+    """Share of the pixels (every 4th row and column) that are ink as ink_on_frame tells it (well darker
+    than the outer frame's median): a page of digits inks a few percent, a close-up of one far more."""
+    if min(image.shape[:2]) < MIN_SIDE:
+        return 0.0
+    sample = image[::4, ::4].astype(np.float32)
+    frame = _frame(image).astype(np.float32)
+    if image.ndim == 3:
+        sample, frame = sample.min(axis=2), frame.min(axis=1)
+    return float(np.mean(sample < 0.6 * np.median(frame)))
 
 
 def _frame(image: np.ndarray) -> np.ndarray:

@@ -4,7 +4,6 @@ choose touching-digit splits by confidence, and order digits into (possibly slop
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
@@ -15,6 +14,7 @@ from edge_digits.runtime import canvas as canvases
 from edge_digits.runtime import normalize, segment
 from edge_digits.runtime.classifier import Classifier, load_classifier
 from edge_digits.runtime.imageio import as_uint8
+from edge_digits.runtime.lines import ReadDigit, order_lines, page_tilt
 from edge_digits.runtime.second_opinion import AUTO, SECOND_BELOW, SecondOpinion, second_beside
 from edge_digits.runtime.trust import trust_from
 
@@ -22,21 +22,8 @@ SPLIT_MARGIN = 0.2  # a split's weakest piece must beat the whole reading's conf
 SPLIT_WIDE = 1.3  # ... after dividing that by (width / this) for blobs wider than this many typical digits
 STROKE_FREE = 1.5  # cuts crossing more than this many stroke widths of ink (one wide digit's two strokes) ...
 STROKE_COST = 0.1  # ... lose this much split score per extra stroke width
-DESKEW_FROM = 6.0  # degrees: digits on rows tilted at least this much are turned level before classifying,
-DESKEW_DIGITS = 3  # when at least this many digits show the tilt
-GROUP_GAP = 1.0  # digits further apart than this many digit heights are in one line only if level:
-LEVEL = 0.5  # their centres (deskewed) within this share of the smaller digit's height
 FRAGMENTS = 4  # a first reading of at most this many blobs (read whole) may be pieces of one digit cut by the frame
-
-
-@dataclass
-class ReadDigit:
-    """One digit read: its value, classifier confidence, box (x, y, w, h) in image pixels and line index."""
-
-    digit: int
-    confidence: float
-    box: tuple[int, int, int, int]
-    line: int
+CLOSEUP_HEIGHT = 0.5  # or of a close-up, when a digit read fills this share of the image's height (or it is inked all over)
 
 
 @dataclass
@@ -117,14 +104,22 @@ class DigitReader:
         image = as_uint8(image)
         canvas = canvases.prepare(image)
         reading, blobs = self._read(canvas, lap)
-        crop = canvases.MIN_SIDE <= min(image.shape[:2]) and max(image.shape[:2]) <= canvases.CROP_SIDE
-        if blobs <= FRAGMENTS and canvas.offset == (0, 0) and (crop or canvases.ink_on_frame(canvas.image)):
+        readable = canvases.MIN_SIDE <= min(image.shape[:2])
+        crop = readable and max(image.shape[:2]) <= canvases.CROP_SIDE
+        few = readable and blobs <= FRAGMENTS and canvas.offset == (0, 0)
+        cut = few and (crop or canvases.ink_on_frame(canvas.image))
+        close = few and not cut and (_tallest(reading) >= CLOSEUP_HEIGHT * image.shape[0]
+                                     or canvases.ink_share(canvas.image) >= canvases.CLOSEUP_INK)
+        if cut or close:
             # a crop or close-up whose digit may fill the image (the segmenter drops it as a page edge, or
             # keeps pieces of it; a faint pencil digit or a 1's foot reaches the frame too lightly for
-            # ink_on_frame, so every crop is tried): read it again framed in paper, and keep that reading
-            # if it is one digit that contains every piece found and covers more than twice their area
+            # ink_on_frame, so every crop is tried), or a close-up inked all over or read as one big piece
+            # (a thick digit's loop): read it again framed in paper, and keep that reading if it is one digit
+            # that contains every piece found and covers more than twice their area (a close-up's digit
+            # also fills CLOSEUP_HEIGHT of the image)
             framed = self._read(canvases.reframe(canvas), lap)[0]
-            if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading):
+            if len(framed.digits) == 1 and _area(framed) > 2 * _area(reading) and _contains(framed.digits[0].box, reading) \
+                    and (cut or _tallest(framed) >= CLOSEUP_HEIGHT * image.shape[0]):
                 return framed
         return reading
 
@@ -196,56 +191,15 @@ class DigitReader:
         return readings if self.second_opinion is None else self.second_opinion.revise(images, readings)
 
 
-def order_lines(items: list[tuple[int, float, tuple[int, int, int, int]]]) -> list[ReadDigit]:
-    """Group digits into lines by chaining each to its nearest right neighbour that overlaps it
-    vertically (relative to the smaller height), so sloped rows and descenders stay together."""
-    if not items:
-        return []
-    boxes = np.array([item[2] for item in items], dtype=np.float64)
-    x, y, w, h = boxes.T
-    cx, cy = x + w / 2, y + h / 2
-    n = len(items)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    # undo the page's slope first (camera tilt), then chain by overlap relative to the smaller height
-    shift = estimate_slope(cx, cy, h) * cx
-    cy = cy - shift
-    top, bottom = y - shift, y + h - shift
-    # link each digit to its nearest right neighbour on the same (deskewed) row (all pairs at once)
-    overlap = np.minimum(bottom[:, None], bottom[None, :]) - np.maximum(top[:, None], top[None, :])
-    smaller = np.minimum(h[:, None], h[None, :])
-    ahead = (cx[None, :] > cx[:, None]) & (overlap / smaller > 0.35)
-    # across a gap wider than a digit (another group of a scattered page), only a level neighbour continues the line
-    gap = x[None, :] - (x + w)[:, None]
-    ahead &= (gap <= GROUP_GAP * np.maximum(h[:, None], h[None, :])) | (np.abs(cy[None, :] - cy[:, None]) < LEVEL * smaller)
-    cost = np.where(ahead, (cx[None, :] - cx[:, None]) + 0.5 * np.abs(cy[None, :] - cy[:, None]), np.inf)
-    nearest = cost.argmin(axis=1)
-    for i in np.flatnonzero(ahead.any(axis=1)):
-        parent[find(int(i))] = find(int(nearest[i]))
-    lines: dict[int, list[int]] = {}
-    for i in range(n):
-        lines.setdefault(find(i), []).append(i)
-    # lines top to bottom by their median centre; within a line left to right (plain floats: lists are short)
-    xs, ys = cx.tolist(), cy.tolist()
-    ordered = sorted(lines.values(), key=lambda members: statistics.median(ys[k] for k in members))
-    out = []
-    for number, members in enumerate(ordered):
-        for i in sorted(members, key=lambda k: xs[k]):
-            digit, confidence, box = items[i]
-            out.append(ReadDigit(int(digit), round(float(confidence), 4), tuple(int(v) for v in box), number))
-    return out
-
-
 def _contains(box: tuple[int, int, int, int], reading: Reading) -> bool:
     """Whether `box` contains the centre of every digit of `reading`."""
     x, y, w, h = box
     return all(x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h for d in reading.digits)
+
+
+def _tallest(reading: Reading) -> int:
+    """Height of the tallest digit of a reading (input pixels), 0 when it is empty."""
+    return max((digit.box[3] for digit in reading.digits), default=0)
 
 
 def _area(reading: Reading) -> int:
@@ -265,33 +219,3 @@ class _Lap:
             now = self.clock()
             self.timings[stage] = now - self.mark
             self.mark = now
-
-
-def page_tilt(boxes: list[tuple[int, int, int, int]]) -> float:
-    """Degrees to turn each digit counter-clockwise so its rows run level: the rows' slope when it is at
-    least DESKEW_FROM degrees (a tilted camera), else 0 (smaller tilts are within training's rotations)."""
-    if len(boxes) < DESKEW_DIGITS:
-        return 0.0
-    x, y, w, h = np.array(boxes, dtype=np.float64).T
-    degrees = float(np.degrees(np.arctan(estimate_slope(x + w / 2, y + h / 2, h))))
-    return degrees if abs(degrees) >= DESKEW_FROM else 0.0
-
-
-def estimate_slope(cx: np.ndarray, cy: np.ndarray, heights: np.ndarray) -> float:
-    """Dominant row slope dy/dx: median direction from each digit to its nearest neighbour, keeping
-    only near-horizontal pairs (within 40 degrees), so grids' vertical neighbours do not count, and
-    pairs within a group (at most 1 + GROUP_GAP digit heights apart), so scattered groups do not either."""
-    if len(cx) < 3:
-        return 0.0
-    dx, dy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
-    distance = np.hypot(dx, dy)
-    np.fill_diagonal(distance, np.inf)
-    nearest = distance.argmin(axis=1)
-    rows = np.arange(len(cx))
-    vx, vy = dx[rows, nearest], dy[rows, nearest]
-    vy = np.where(vx < 0, -vy, vy)
-    vx = np.abs(vx)
-    horizontal = (vx > 0) & (distance[rows, nearest] <= (1 + GROUP_GAP) * np.maximum(heights, heights[nearest]))
-    slopes = vy[horizontal] / vx[horizontal]
-    slopes = slopes[np.abs(slopes) < np.tan(np.radians(40))]
-    return statistics.median(slopes.tolist()) if len(slopes) >= max(2, len(cx) // 3) else 0.0  # np.median's value, 10x faster

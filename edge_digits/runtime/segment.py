@@ -29,6 +29,7 @@ UPSCALED_SIDE = 2048  # under MIN_SIDE; their masks are too coarse to read), the
 BACKGROUND_SIDE = 128  # background is estimated on a copy this small (shadows are smooth)
 SPLIT_WIDE = 1.4  # blobs this much wider than the typical digit get touching-digit split proposals
 DIGIT_ASPECT = 0.8  # a single digit is seldom wider than this share of its (or the typical) height
+LONE_ASPECT = 1.2  # a lone blob (no other to compare) is one digit unless wider than this share of its height
 FRAGMENT_MIN = 0.12  # blobs smaller than this fraction of the typical height are dust, not fragments
 FAINT_RULES = 0.5  # printed rules are looked for at this share of the ink threshold (see rules.erase_rules)
 MIN_SIDE = 6  # working pixels: nothing smaller can be a readable digit at any resolution
@@ -228,13 +229,14 @@ def find_candidates(image: np.ndarray) -> list[Candidate]:
         x, y, w, h = (int(v) for v in box)
         crop = _mask(labels[y:y + h, x:x + w], group)
         # wider than usual both absolutely and for its height (a tall slanted 7 is not two digits); or, beside
-        # other blobs, wider than a digit of the typical height can be (touching pairs that set the usual width)
+        # other blobs, wider than a digit of the typical height can be (touching pairs that set the usual width);
+        # a lone blob sets the typical width itself, so only its own shape tells a cluster of touching digits
         wide = min(w / max(typical_width, 1.0), (w / h) / max(typical_aspect, 1e-3))
-        if len(groups) > 1:
-            wide = max(wide, w / (DIGIT_ASPECT * max(blobs.typical, h)))
+        wide = max(wide, w / (DIGIT_ASPECT * max(blobs.typical, h)) if len(groups) > 1 else w / (LONE_ASPECT * h))
         candidate = Candidate(to_image(box, scale), crop, wide=wide)
         if wide > SPLIT_WIDE:
-            candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), max(wide, w / typical_width), scale)
+            pieces = max(wide, w / typical_width, w / (DIGIT_ASPECT * h))  # how many digits it may hold
+            candidate.splits, candidate.split_costs = split_proposals(crop, (x, y), pieces, scale)
         candidates.append(candidate)
     return candidates
 

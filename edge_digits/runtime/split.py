@@ -4,6 +4,7 @@ wide digit (0, 2, 5, 7) usually crosses two or more strokes."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -13,6 +14,9 @@ from edge_digits.runtime.normalize import stroke_width
 
 
 PIECE_HEIGHT = 0.6  # every piece of a split spans at least this share of the blob's height
+MAX_PIECES = 5  # a blob is split into at most this many digits
+MINIMA_CHECKED = 12  # uneven cuts of a cluster are looked for among this many lowest profile minima ...
+NARROWEST = 0.3  # ... leaving no piece narrower than this share of an even split's (a 1 is narrow)
 
 
 @dataclass
@@ -28,13 +32,14 @@ class Candidate:
 
 def split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float,
                     scale: float) -> tuple[list[list[Candidate]], list[float]]:
-    """Alternatives for touching digits (2 pieces, or 3 when `pieces` > 2.3 typical widths), and for
+    """Alternatives for touching digits (2 pieces, and 3, 4, ... up to MAX_PIECES while `pieces` (the digits
+    the blob's width may hold) exceeds 1.5, 2.5, ...: a cluster of three or more touching digits), and for
     each the strokes its cuts cross (profile at the cut / stroke width, the largest over its cuts)."""
     height, width = crop.shape
     profile = np.convolve((crop > 0).sum(axis=0).astype(np.float64), np.ones(3) / 3, mode="same")
     stroke = max(stroke_width(crop), 1.0)
     proposals, costs = [], []
-    for parts in (2, 3) if pieces > 2.3 else (2,):
+    for parts in range(2, min(MAX_PIECES, math.ceil(pieces + 0.5)) + 1):
         cuts = []
         for k in range(1, parts):
             centre = width * k / parts
@@ -52,12 +57,36 @@ def split_proposals(crop: np.ndarray, origin: tuple[int, int], pieces: float,
             other = next((int(c) for c in order if abs(int(c) - cuts[0]) > 0.08 * width), None)
             if other is not None:
                 alternatives.append([other])
+        else:  # digits of a cluster differ in width (a 1 beside a 0): the thinnest joins wherever they are
+            uneven = _thinnest_cuts(profile, parts)
+            if uneven is not None and uneven != cuts:
+                alternatives.append(uneven)
         for cut_list in alternatives:
             pieces_out = _cut(crop, origin, cut_list, scale)
             if pieces_out is not None:
                 proposals.append(pieces_out)
                 costs.append(max(float(profile[c]) for c in cut_list) / stroke)
     return proposals, costs
+
+
+def _thinnest_cuts(profile: np.ndarray, parts: int) -> list[int] | None:
+    """The `parts` - 1 cuts, among the profile's MINIMA_CHECKED lowest local minima, whose thickest cut is
+    thinnest, every piece at least NARROWEST of an even share of the width wide; None if none fit."""
+    width = len(profile)
+    ink = np.rint(3 * profile).astype(np.int64)  # the whole 3-column counts: ties are ties on every platform
+    inner = np.arange(1, width - 1)
+    minima = inner[(ink[inner] <= ink[inner - 1]) & (ink[inner] < ink[inner + 1])]
+    minima = np.sort(minima[np.argsort(ink[minima], kind="stable")[:MINIMA_CHECKED]]).tolist()
+    narrowest = NARROWEST * width / parts
+    best, best_cost = None, np.inf
+    for cuts in itertools.combinations(minima, parts - 1):
+        edges = (0, *cuts, width)
+        if min(b - a for a, b in zip(edges, edges[1:])) < narrowest:
+            continue
+        cost = max(ink[c] for c in cuts)
+        if cost < best_cost:
+            best, best_cost = list(cuts), cost
+    return best
 
 
 def _cut(crop: np.ndarray, origin: tuple[int, int], cuts: list[int], scale: float) -> list[Candidate] | None:

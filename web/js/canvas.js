@@ -6,7 +6,8 @@ import { resizeArea, resizeCubic, resizeLinear } from "./resize.js";
 
 const SMALL_SIDE = 64, TARGET_SIDE = 160, SMALL_MARGIN = 1.5, MARGIN = 0.5, TINY_SIDE = 16, DARK_FRAME = 160;
 const CROP_INK_SHARE = 0.6, POLARITY_SIDE = 160, STROKE_DIVISOR = 40, LIGHT_RATIO = 2.0, FRAME_INK_SHARE = 0.02;
-export const CROP_SIDE = 256, MIN_SIDE = 4;
+export const CROP_SIDE = 256, MIN_SIDE = 4, CLOSEUP_INK = 0.08;
+const CLOSEUP_MARGIN = 1.0;
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** RGBA ImageData -> planes: transparent areas composited on white (imageio.as_uint8); gray when R = G = B. */
@@ -108,6 +109,17 @@ export function inkOnFrame(image) {
   return frame.reduce((n, v) => n + (v < level), 0) / frame.length >= FRAME_INK_SHARE;
 }
 
+/** Share of the pixels (every 4th row and column) darker than 0.6 of the frame's median (canvas.ink_share). */
+export function inkShare(image) {
+  const { width, height } = image[0];
+  if (Math.min(width, height) < MIN_SIDE) return 0;
+  const darkest = (i) => Math.min(...image.map((p) => p.data[i]));
+  const level = Math.fround(Math.fround(0.6) * Math.fround(median(frameIndices(width, height).map(darkest))));  // float32, as NumPy
+  let inked = 0, count = 0;
+  for (let y = 0; y < height; y += 4) for (let x = 0; x < width; x += 4) { inked += darkest(y * width + x) < level; count++; }
+  return inked / count;
+}
+
 function framed(image, factor, margin) {
   const { width, height } = image[0];
   let planes = image;
@@ -137,8 +149,8 @@ export function prepare(image) {
   return { image, factor: 1, offset: [0, 0], inputShape: [height, width] };
 }
 
-/** An unframed canvas framed in paper MARGIN wide: for a close-up cut by its frame. */
-export const reframe = (canvas) => framed(canvas.image, 1, MARGIN);
+/** An unframed canvas framed in paper CLOSEUP_MARGIN wide: for a close-up. */
+export const reframe = (canvas) => framed(canvas.image, 1, CLOSEUP_MARGIN);
 
 /** A canvas box in input pixels, clipped to the input (Canvas.to_input). */
 export function toInput(canvas, box) {

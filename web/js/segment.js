@@ -12,7 +12,7 @@ import { splitProposals, toImage } from "./split.js";
 import { strayMarks } from "./strays.js";
 
 const WORK_MAX_SIDE = 1024, COARSE_SIDE = 320, MIN_DIGIT = 28, TARGET_DIGIT = 40, SMALL_DIGIT = 20;
-const UPSCALED_SIDE = 2048, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
+const UPSCALED_SIDE = 2048, SPLIT_WIDE = 1.4, DIGIT_ASPECT = 0.8, LONE_ASPECT = 1.2, FRAGMENT_MIN = 0.12, MIN_SIDE = 6;
 const FAINT_RULES = 0.5, HUGE_SPAN = 0.6, HUGE_SHARE = 0.1, HOLDS_ONE = 0.35, HOLDS_SEVERAL = 3, LARGEST_CHECKED = 16, LOOP_SHARE = 0.02;
 
 const mapPlanes = (image, f) => image.map(f);
@@ -242,15 +242,18 @@ export function findCandidates(image) {
   const several = groups.length > 1;
   const stray = several ? strayMarks(boxes, areas, (index) => inkAndOutline(masks[index])[1]) : [];
   const candidates = [];
+  const lone = groups.length - stray.filter(Boolean).length === 1;  // one blob left once stray marks are gone
   groups.forEach((group, index) => {
     if (stray[index]) return;
     const [x, y, w, h] = boxes[index];
     const mask = masks[index];
-    // wider than usual both absolutely and for its height; or, beside other blobs, wider than a digit of the typical height can be
+    // wider than usual both absolutely and for its height; or, beside other blobs, wider than a digit of the typical
+    // height can be; a lone blob sets the typical width itself, so only its own shape tells a cluster of touching digits
     let wide = Math.min(w / Math.max(typicalWidth, 1), w / h / Math.max(typicalAspect, 1e-3));
-    if (several) wide = Math.max(wide, w / (DIGIT_ASPECT * Math.max(blobs.typical, h)));
+    wide = Math.max(wide, lone ? w / (LONE_ASPECT * h) : w / (DIGIT_ASPECT * Math.max(blobs.typical, h)));
     const candidate = { box: toImage(boxes[index], blobs.scale), mask, wide, splits: [], splitCosts: [] };
-    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], Math.max(wide, w / typicalWidth), blobs.scale));
+    const pieces = Math.max(wide, w / typicalWidth, w / (DIGIT_ASPECT * h));  // how many digits it may hold
+    if (wide > SPLIT_WIDE) Object.assign(candidate, splitProposals(mask, [x, y], pieces, blobs.scale));
     candidates.push(candidate);
   });
   return candidates;

@@ -4,6 +4,7 @@ import { argsort, plane } from "./image.js";
 import { strokeWidth } from "./normalize.js";
 
 const PIECE_HEIGHT = 0.6;  // every piece of a split spans at least this share of the blob's height
+const MAX_PIECES = 5, MINIMA_CHECKED = 12, NARROWEST = 0.3;  // clusters of touching digits (split.py)
 
 /** Working-resolution box -> the image pixels it covers (split.to_image). */
 export function toImage([x, y, w, h], scale) {
@@ -21,7 +22,7 @@ export function splitProposals(mask, origin, pieces, scale) {
   const stroke = Math.max(strokeWidth(mask), 1);
   const argmin = (lo, hi) => { let best = lo; for (let c = lo; c < hi; c++) if (profile[c] < profile[best]) best = c; return best; };
   const splits = [], splitCosts = [];
-  for (const parts of pieces > 2.3 ? [2, 3] : [2]) {
+  for (let parts = 2; parts <= Math.min(MAX_PIECES, Math.ceil(pieces + 0.5)); parts++) {
     const cuts = [];
     for (let k = 1; k < parts; k++) {
       const centre = (width * k) / parts;
@@ -36,6 +37,9 @@ export function splitProposals(mask, origin, pieces, scale) {
       const order = argsort(profile.slice(lo, Math.max(lo, hi))).map((c) => c + lo);
       const other = order.find((c) => Math.abs(c - cuts[0]) > 0.08 * width);
       if (other !== undefined) alternatives.push([other]);
+    } else {  // digits of a cluster differ in width: the thinnest joins wherever they are
+      const uneven = thinnestCuts(profile, parts);
+      if (uneven && uneven.some((c, k) => c !== cuts[k])) alternatives.push(uneven);
     }
     for (const cutList of alternatives) {
       const out = cut(mask, origin, cutList, scale);
@@ -43,6 +47,29 @@ export function splitProposals(mask, origin, pieces, scale) {
     }
   }
   return { splits, splitCosts };
+}
+
+/** The parts - 1 cuts among the lowest local minima whose thickest cut is thinnest (split._thinnest_cuts). */
+function thinnestCuts(profile, parts) {
+  const width = profile.length;
+  const ink = profile.map((v) => Math.round(3 * v));  // the whole 3-column counts: ties are ties on every platform
+  let minima = [];
+  for (let c = 1; c < width - 1; c++) if (ink[c] <= ink[c - 1] && ink[c] < ink[c + 1]) minima.push(c);
+  minima = argsort(minima.map((c) => ink[c])).slice(0, MINIMA_CHECKED).map((k) => minima[k]).sort((a, b) => a - b);
+  const narrowest = (NARROWEST * width) / parts;
+  let best = null, bestCost = Infinity;
+  const choose = (start, chosen) => {  // combinations in itertools.combinations' order
+    if (chosen.length === parts - 1) {
+      const edges = [0, ...chosen, width];
+      for (let k = 0; k + 1 < edges.length; k++) if (edges[k + 1] - edges[k] < narrowest) return;
+      const cost = Math.max(...chosen.map((c) => ink[c]));
+      if (cost < bestCost) { best = [...chosen]; bestCost = cost; }
+      return;
+    }
+    for (let k = start; k < minima.length; k++) choose(k + 1, [...chosen, minima[k]]);
+  };
+  choose(0, []);
+  return best;
 }
 
 function cut(mask, origin, cuts, scale) {
