@@ -170,8 +170,8 @@ def render_photo(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def sample_digits(labels: np.ndarray, rng: np.random.Generator) -> list[int]:
     """Indices of one string's digits: 1-8 of them, weighted to 3-6; some strings end in runs of zeros."""
     length = int(rng.choice(MAX_DIGITS, p=LENGTH_WEIGHTS / LENGTH_WEIGHTS.sum())) + 1
-    if rng.random() < 0.15:  # amounts end in zeros: "2000", "500000"
-        zeros = np.nonzero(labels == 0)[0]
+    zeros = np.nonzero(labels == 0)[0]
+    if rng.random() < 0.15 and zeros.size:  # amounts end in zeros: "2000", "500000"
         return [int(rng.integers(len(labels)))] + [int(pick) for pick in rng.choice(zeros, length - 1)]
     return [int(pick) for pick in rng.integers(0, len(labels), length)]
 
