@@ -97,10 +97,3 @@ FIELD_PREPROCESSING = {
     "output": "(batch, 32, 11) softmax per 4 strip columns; classes 0-9 are digits, 10 is the CTC blank",
 }
 
-
-def field_format_by_name(name: str) -> Format:
-    """A field-model format by name; ValueError lists the known names."""
-    for entry in FIELD_FORMATS:
-        if entry.name == name:
-            return entry
-    raise ValueError(f"unknown field format {name!r}; known: {', '.join(entry.name for entry in FIELD_FORMATS)}")

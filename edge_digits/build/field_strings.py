@@ -73,7 +73,7 @@ def security_pattern(height: int, width: int, rng: np.random.Generator) -> np.nd
 
 
 def draw_punctuation(canvas: np.ndarray, x: float, baseline: float, size: float, kind: str, thickness: int) -> float:
-    """Draw '.', ',', '-' or '/-' starting at x on the baseline; returns the x after it."""
+    """Draw '.', ',', '-', '/-', '=' or a check mark starting at x on the baseline; returns the x after it."""
     if kind == ".":
         cv2.circle(canvas, (int(x + size * 0.1), int(baseline - 1)), max(1, thickness), 1.0, -1, cv2.LINE_AA)
         return x + size * 0.3
@@ -84,6 +84,14 @@ def draw_punctuation(canvas: np.ndarray, x: float, baseline: float, size: float,
         y = baseline - size * np.random.default_rng(int(x)).uniform(0.1, 0.5)
         stroke(canvas, np.array([[x, y], [x + size * 0.5, y - 1]]), thickness)
         return x + size * 0.6
+    if kind == "=":
+        for offset in (0.25, 0.5):
+            stroke(canvas, np.array([[x, baseline - size * offset], [x + size * 0.5, baseline - size * offset]]), thickness)
+        return x + size * 0.6
+    if kind == "tick":  # a check mark some writers put before an amount
+        stroke(canvas, np.array([[x, baseline - size * 0.4], [x + size * 0.2, baseline], [x + size * 0.45, baseline - size]]),
+               thickness)
+        return x + size * 0.5
     # "/-"
     stroke(canvas, np.array([[x, baseline], [x + size * 0.3, baseline - size * 0.8]]), thickness)
     stroke(canvas, np.array([[x + size * 0.3, baseline - size * 0.4], [x + size * 0.7, baseline - size * 0.42]]), thickness)
@@ -107,9 +115,12 @@ def compose_string(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[
         for index in range(len(digits) + int(rng.integers(0, 3))):
             left = x + index * cell
             cv2.rectangle(canvas, (int(left), int(box_top)), (int(left + cell), int(box_bottom)), rng.uniform(0.6, 1.0), 1)
+    if not combed and rng.random() < 0.08:  # a leading check mark or dash
+        x = draw_punctuation(canvas, x, baseline, size, str(rng.choice(["tick", "-"])), thickness) + rng.uniform(0, 6)
+    small_from = len(digits) - int(rng.integers(1, 4)) if rng.random() < 0.15 else len(digits)  # "1 oo": small last digits
     ends = []
     for index, digit in enumerate(digits):
-        height = int(size * rng.uniform(0.8, 1.1))
+        height = int(size * (rng.uniform(0.8, 1.1) if index < small_from else rng.uniform(0.45, 0.75)))
         shaped = shaped_digit(digit, height, rng)
         y = int(np.clip(baseline - height + rng.normal(0, size * 0.06), 0, CANVAS_HEIGHT - height))
         if combed:
@@ -122,7 +133,7 @@ def compose_string(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[
             ends.append((left + shaped.shape[1] + (cell - shaped.shape[1]) / 2, y + height))
             x = ends[-1][0]
             continue
-        if ends and rng.random() < 0.15:  # a ligature from the previous digit's foot into this one
+        if ends and rng.random() < 0.2:  # a ligature from the previous digit's foot into this one
             previous_x, previous_bottom = ends[-1]
             stroke(canvas, np.array([[previous_x - 2, previous_bottom - size * 0.2],
                                      [(previous_x + left) / 2, previous_bottom - size * rng.uniform(0.0, 0.3)],
@@ -134,7 +145,7 @@ def compose_string(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[
         else:
             x = left + shaped.shape[1] + gap
     if not combed and rng.random() < 0.35:  # a trailing mark: "100.-", "25,-", "/-"
-        x = draw_punctuation(canvas, x + 2, baseline, size, str(rng.choice([".", "-", "/-", ","])), thickness)
+        x = draw_punctuation(canvas, x + 2, baseline, size, str(rng.choice([".", "-", "/-", ",", "="])), thickness)
         if rng.random() < 0.4:
             x = draw_punctuation(canvas, x + 1, baseline, size, "-", thickness)
     if not combed and rng.random() < 0.3:  # an underline the digits may touch
