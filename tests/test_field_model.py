@@ -101,3 +101,30 @@ def test_export_field_refuses_the_digit_model(tmp_path, mnist_path):
     with pytest.raises(EdgeDigitsError, match=r"expected \(32, 128, 1\)"):
         export_field(EXPORT_DIR / "digits.keras", tmp_path, data_path=str(mnist_path), scorer=string_scores)
     assert not (tmp_path / "field").exists()
+
+
+def test_read_field_and_score_fields_from_the_command_line(field_set, tmp_path):
+    import cv2
+
+    from tests.conftest import run_cli
+
+    directory, _, _ = field_set
+    for index in range(3):
+        image = np.full((50, 160), 210, np.uint8)
+        cv2.putText(image, f"{index}57", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 3)
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), image)
+    (tmp_path / "labels.json").write_text(json.dumps([{"file": f"f{index}.png", "digits": f"{index}57"} for index in range(3)]))
+    (tmp_path / "other.json").write_text(json.dumps({f"f{index}.png": {"text": f"{index}57", "seconds": 0.01}
+                                                     for index in range(3)}))
+    read = run_cli("read", "--field", "--field-model", str(directory), "--json", str(tmp_path / "f1.png"))
+    assert read.returncode == 0, read.stderr
+    (reading,) = json.loads(read.stdout)
+    assert set(reading) == {"image", "text", "confidence", "digits"}
+    score = run_cli("score", "--fields", str(tmp_path), "--field-model", str(directory), "--model", str(EXPORT_DIR),
+                    "--readings", f"other={tmp_path / 'other.json'}")
+    assert score.returncode == 0, score.stderr
+    rows = {line.split()[0] + (" " + line.split()[1] if line.startswith("field") else ""): line
+            for line in score.stdout.splitlines()[2:]}
+    assert "100.00%" in rows["other"] and "field onnx int8" in rows and "page" in rows
+    missing = run_cli("score", "--fields", str(tmp_path), "--field-model", str(directory), "--readings", "other=/nonexistent.json")
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "cannot read --readings" in missing.stderr

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "strings (default 160000)")
     train.add_argument("--choose-on", metavar="DIR", help="with --arch field: keep the epoch reading the development part of "
                        "this labelled field folder best (its held-back quarter is never read; never trained on)")
+    train.add_argument("--learning-rate", type=float, default=3e-3, help="with --arch field: peak learning rate of the "
+                       "warmup-cosine schedule (default 0.003; about 0.001 when fine-tuning from --initial)")
+    train.add_argument("--initial", metavar="MODEL", help="with --arch field: start from this trained field model's "
+                       "weights (fine-tuning on new strings; give a new --seed)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 

@@ -50,7 +50,8 @@ def train_field(args: argparse.Namespace) -> int:
 
     choose_on = prepared_strips(args.choose_on, "development") if args.choose_on else None
     result = train_field_model(args.out, data_path=args.data, strings=args.strings, epochs=args.epochs or 3,
-                               batch_size=args.batch_size or 64, seed=args.seed, choose_on=choose_on, scorer=string_scores)
+                               batch_size=args.batch_size or 64, seed=args.seed, choose_on=choose_on, scorer=string_scores,
+                               initial=args.initial, learning_rate=args.learning_rate)
     chosen_on = "development fields' character accuracy" if choose_on is not None else "synthetic validation"
     print(f"kept epoch {result.best_epoch} (best {chosen_on}, {result.best_score:.2%}) in {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge_digits.build import artifact_io, writers
+from edge_digits.build.field_model import FIELD_SHAPES
 from edge_digits.build.field_strings import field_batch
 from edge_digits.build.keras_io import check_keras_file, import_tensorflow, load_keras_model
 from edge_digits.build.mnist import load_mnist
@@ -25,13 +26,12 @@ from edge_digits.files import write_json_atomic
 from edge_digits.formats import FIELD_FORMATS, FIELD_PREPROCESSING, INPUT_NAME, OUTPUT_NAME
 from edge_digits.runtime.cpu import measured_on
 from edge_digits.runtime.field_reader import FIELD_DIR, FieldReader
-from edge_digits.runtime.field_strip import BLANK, FIELD_HEIGHT, FIELD_WIDTH, STRIDE, greedy_decode
+from edge_digits.runtime.field_strip import FIELD_HEIGHT, FIELD_WIDTH, greedy_decode
 from edge_digits.runtime.manifest import MANIFEST_NAME, MEASUREMENTS_NAME, package_versions, sha256_file
 
 SET_NAMES = frozenset({row.file for row in FIELD_FORMATS} | {MANIFEST_NAME, MEASUREMENTS_NAME})
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 # (precision) -> least decoded-string agreement with Keras, largest max |dp| of any column's probability
-FIELD_SHAPES = ((FIELD_HEIGHT, FIELD_WIDTH, 1), (FIELD_WIDTH // STRIDE, BLANK + 1))
 THRESHOLDS = {"fp32": (0.999, 1e-4), "int8": (0.97, 0.5)}
 
 

@@ -15,6 +15,7 @@ from edge_digits.formats import INPUT_NAME, OUTPUT_NAME
 from edge_digits.runtime.field_strip import BLANK, FIELD_HEIGHT, FIELD_WIDTH, STRIDE
 
 COLUMNS = FIELD_WIDTH // STRIDE
+FIELD_SHAPES = ((FIELD_HEIGHT, FIELD_WIDTH, 1), (COLUMNS, BLANK + 1))  # input and output, without the batch
 
 
 def conv_bn_relu(x, filters: int, kernel: tuple[int, int] = (3, 3)):

@@ -19,9 +19,9 @@ import numpy as np
 
 from edge_digits.build import mnist as data
 from edge_digits.build.augment import add_hand_styles
-from edge_digits.build.field_model import build_field_model, ctc_loss
+from edge_digits.build.field_model import FIELD_SHAPES, build_field_model, ctc_loss
 from edge_digits.build.field_strings import field_batch
-from edge_digits.build.keras_io import import_tensorflow
+from edge_digits.build.keras_io import import_tensorflow, load_keras_model
 from edge_digits.build.staging import sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import atomic_outputs
@@ -55,9 +55,11 @@ def labels_of(targets: np.ndarray, lengths: np.ndarray) -> list[str]:
 def train_field_model(out: str | Path, data_path: str | None = None, strings: int = 120_000, epochs: int = 8,
                       batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0, width: int = 1,
                       choose_on: tuple[np.ndarray, list[str]] | None = None,
-                      scorer: Callable[[list[str], list[str]], tuple[float, float]] | None = None) -> FieldTrainResult:
+                      scorer: Callable[[list[str], list[str]], tuple[float, float]] | None = None,
+                      initial: str | Path | None = None) -> FieldTrainResult:
     """Train, keep the chosen epoch's weights, write OUT (.keras) and OUT's history JSON atomically.
-    `scorer(readings, labels)` -> (character accuracy, exact rate) (measure/fields.string_scores)."""
+    `scorer(readings, labels)` -> (character accuracy, exact rate) (measure/fields.string_scores); `initial`: a
+    trained field model whose weights training starts from (fine-tuning on new strings)."""
     if scorer is None:
         raise ValueError("train_field_model needs a scorer(readings, labels) -> (character accuracy, exact rate)")
     out = Path(out)
@@ -79,6 +81,8 @@ def train_field_model(out: str | Path, data_path: str | None = None, strings: in
     batches = (tf.data.Dataset.from_tensor_slices((strips, targets)).shuffle(len(strips), seed=seed)
                .batch(batch_size, drop_remainder=True).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)))
     model = build_field_model(width)
+    if initial is not None:
+        model.set_weights(load_keras_model(initial, FIELD_SHAPES).get_weights())
     steps = epochs * (strings // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate * 0.1, steps, warmup_target=learning_rate,
                                                       warmup_steps=min(1000, steps // 10))
