@@ -123,8 +123,8 @@ def test_read_field_and_score_fields_from_the_command_line(field_set, tmp_path):
     score = run_cli("score", "--fields", str(tmp_path), "--field-model", str(directory), "--model", str(EXPORT_DIR),
                     "--readings", f"other={tmp_path / 'other.json'}")
     assert score.returncode == 0, score.stderr
-    rows = {line.split()[0] + (" " + line.split()[1] if line.startswith("field") else ""): line
-            for line in score.stdout.splitlines()[2:]}
-    assert "100.00%" in rows["other"] and "field onnx int8" in rows and "page" in rows
+    names = [line[:28].strip() for line in score.stdout.splitlines()[2:]]
+    assert names == ["page reader", "field onnx fp32", "field onnx int8", "field tflite fp32", "field tflite int8", "other"]
+    assert score.stdout.splitlines()[-1].split()[1:4] == ["3", "100.00%", "100.00%"]  # the recorded readings, scored
     missing = run_cli("score", "--fields", str(tmp_path), "--field-model", str(directory), "--readings", "other=/nonexistent.json")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "cannot read --readings" in missing.stderr

@@ -28,6 +28,13 @@ def _quiet_tensorflow() -> None:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    field_only = [flag for flag, value in (("--choose-on", args.choose_on), ("--initial", args.initial)) if value]
+    digit_only = [flag for flag, value in (("--limit", args.limit), ("--teacher", args.teacher), ("--scans", args.scans),
+                                           ("--hand-styles", args.hand_styles)) if value]
+    if args.arch == "field" and digit_only:
+        raise EdgeDigitsError(f"{', '.join(digit_only)} train the digit models; --arch field draws its own strings (--strings N)")
+    if args.arch != "field" and field_only:
+        raise EdgeDigitsError(f"{', '.join(field_only)} belong to --arch field")
     _quiet_tensorflow()
     if args.arch == "field":
         return train_field(args)
