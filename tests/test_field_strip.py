@@ -92,3 +92,10 @@ def test_field_examples_hold_back_every_fourth_field(tmp_path):
     assert [file for file, _ in held_back] == ["f003.png", "f007.png"]
     assert sorted(development + held_back) == field_examples(tmp_path, "all")
     assert len(field_examples(tmp_path, "first200")) == 10
+
+
+def test_prepare_field_takes_a_hairline():
+    image = np.full((40, 90), 230, np.uint8)
+    cv2.line(image, (40, 35), (44, 5), 40, 1)  # one ink pixel per row
+    strip = prepare_field(image)
+    assert strip.pixels.max() > 0.3 and strip.ink_width >= 4

@@ -37,7 +37,7 @@ def ink_image(image: Any) -> np.ndarray:
     """Gray image -> ink in [0, 1], bright on black: the minority polarity is ink, the paper's level is 0
     and the strongest ink (99.5th percentile) is 1, so light security patterns stay faint."""
     gray = to_gray_float(image)
-    low, median, high = np.percentile(gray, (1, 50, 99))
+    low, median, high = np.percentile(gray, (0.2, 50, 99.8))
     if median - low > high - median:  # paper brighter than the ink: dark ink
         gray = 1.0 - gray
     background = float(np.percentile(gray, 50))
@@ -54,8 +54,8 @@ def ink_box(ink: np.ndarray, threshold: float = 0.45) -> tuple[int, int, int, in
     rows, columns = mask.sum(axis=1), mask.sum(axis=0)
     if rows.max(initial=0) == 0:
         return 0, ink.shape[0], 0, ink.shape[1]
-    kept_rows = np.nonzero(rows > max(1, 0.02 * rows.max()))[0]
-    kept_columns = np.nonzero(columns > max(0, 0.02 * columns.max()))[0]
+    kept_rows = np.nonzero(rows >= max(1.0, 0.02 * rows.max()))[0]
+    kept_columns = np.nonzero(columns >= max(1.0, 0.02 * columns.max()))[0]
     return int(kept_rows[0]), int(kept_rows[-1]) + 1, int(kept_columns[0]), int(kept_columns[-1]) + 1
 
 
