@@ -74,11 +74,9 @@ def security_pattern(height: int, width: int, rng: np.random.Generator) -> np.nd
 
 def draw_punctuation(canvas: np.ndarray, x: float, baseline: float, size: float, kind: str, thickness: int) -> float:
     """Draw '.', ',', '-', '/-', '=' or a check mark starting at x on the baseline; returns the x after it."""
-    if kind == ".":  # a dot, or the short dash a quick pen leaves
-        length = size * np.random.default_rng(int(x * 7)).uniform(0.0, 0.15)
-        stroke(canvas, np.array([[x + size * 0.1, baseline - 1], [x + size * 0.1 + length, baseline - 1 - length / 2]]),
-               thickness + 1)
-        return x + size * 0.3 + length
+    if kind == ".":
+        cv2.circle(canvas, (int(x + size * 0.1), int(baseline - 1)), max(1, thickness), 1.0, -1, cv2.LINE_AA)
+        return x + size * 0.3
     if kind == ",":
         stroke(canvas, np.array([[x + size * 0.15, baseline - 2], [x, baseline + size * 0.2]]), thickness)
         return x + size * 0.3
@@ -119,7 +117,6 @@ def compose_string(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[
             cv2.rectangle(canvas, (int(left), int(box_top)), (int(left + cell), int(box_bottom)), rng.uniform(0.6, 1.0), 1)
     if not combed and rng.random() < 0.08:  # a leading check mark or dash
         x = draw_punctuation(canvas, x, baseline, size, str(rng.choice(["tick", "-"])), thickness) + rng.uniform(0, 6)
-    separated = rng.random() < 0.45  # thousands separators, as amounts are written: "19.133", "1.250.000"
     small_from = len(digits) - int(rng.integers(1, 4)) if rng.random() < 0.15 else len(digits)  # "1 oo": small last digits
     ends = []
     for index, digit in enumerate(digits):
@@ -143,12 +140,11 @@ def compose_string(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[
                                      [left + 2, y + height * rng.uniform(0.5, 0.85)]]), thickness)
         ends.append((left + shaped.shape[1], y + height))
         gap = shaped.shape[1] * rng.uniform(-0.3, 0.35)
-        remaining = len(digits) - 1 - index
-        if index < len(digits) - 1 and (rng.random() < 0.06 or (remaining in (3, 6) and separated)):  # "22.970"
+        if rng.random() < 0.1 and index < len(digits) - 1:  # a thousands separator
             x = draw_punctuation(canvas, left + shaped.shape[1] + 2, baseline, size, str(rng.choice([".", ","])), thickness) + 2
         else:
             x = left + shaped.shape[1] + gap
-    if not combed and rng.random() < 0.5:  # a trailing mark: "100.-", "25,-", "/-"
+    if not combed and rng.random() < 0.35:  # a trailing mark: "100.-", "25,-", "/-"
         x = draw_punctuation(canvas, x + 2, baseline, size, str(rng.choice([".", "-", "/-", ",", "="])), thickness)
         if rng.random() < 0.4:
             x = draw_punctuation(canvas, x + 1, baseline, size, "-", thickness)

@@ -90,7 +90,7 @@ def train_field_model(out: str | Path, data_path: str | None = None, strings: in
     history, best = [], (-1.0, 0, None)
     with sigterm_as_interrupt():
         for epoch in range(1, epochs + 1):
-            fit = model.fit(batches, epochs=1, verbose=2)
+            fit = model.fit(batches, epochs=1, verbose=2, shuffle=False)  # the dataset shuffles
             val_accuracy, val_exact = scorer(read_strings(model, val_strips), val_labels)
             row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "val_char": val_accuracy, "val_exact": val_exact}
             if choose_on is not None:

@@ -54,8 +54,10 @@ def ink_box(ink: np.ndarray, threshold: float = 0.45) -> tuple[int, int, int, in
     rows, columns = mask.sum(axis=1), mask.sum(axis=0)
     if rows.max(initial=0) == 0:
         return 0, ink.shape[0], 0, ink.shape[1]
-    kept_rows = np.nonzero(rows >= max(1.0, 0.02 * rows.max()))[0]
-    kept_columns = np.nonzero(columns >= max(1.0, 0.02 * columns.max()))[0]
+    kept_rows = np.nonzero(rows > max(1.0, 0.02 * rows.max()))[0]
+    if kept_rows.size == 0:  # a hairline: one ink pixel per row
+        kept_rows = np.nonzero(rows)[0]
+    kept_columns = np.nonzero(columns > 0.02 * columns.max())[0]
     return int(kept_rows[0]), int(kept_rows[-1]) + 1, int(kept_columns[0]), int(kept_columns[-1]) + 1
 
 
