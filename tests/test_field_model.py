@@ -128,3 +128,14 @@ def test_read_field_and_score_fields_from_the_command_line(field_set, tmp_path):
     assert score.stdout.splitlines()[-1].split()[1:4] == ["3", "100.00%", "100.00%"]  # the recorded readings, scored
     missing = run_cli("score", "--fields", str(tmp_path), "--field-model", str(directory), "--readings", "other=/nonexistent.json")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "cannot read --readings" in missing.stderr
+
+
+def test_the_shipped_field_model_reads_synthetic_fields_of_test_digits(mnist_path):
+    from edge_digits.measure.fields import string_scores, synthetic_fields
+    from edge_digits.runtime.field_reader import FieldReader
+
+    images, labels = synthetic_fields(str(mnist_path), 200, seed=5)
+    for backend in ("onnx", "tflite"):
+        reader = FieldReader(EXPORT_DIR, backend=backend)  # export/field/, checked against its manifest
+        accuracy, exact = string_scores([reader.read(image).text for image in images], labels)
+        assert accuracy > 0.95 and exact > 0.8, (backend, accuracy, exact)
