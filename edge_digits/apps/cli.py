@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented), seed (the tutorial "
                        "CNN), teacher (edge at twice the width, trained on every writing style, to teach edge) or field "
                        "(the string model that reads a whole field, trained on synthetic strings; docs/fields.md)")
-    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22, teacher 30; see docs/model.md)")
-    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22, teacher 30, field 3; see docs/model.md)")
+    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe; field 64)")
     add_data_option(train)
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(knowledge distillation; see docs/model.md)")
     train.add_argument("--scans", type=probability, default=0.0, help="share of training digits drawn as low-resolution "
                        "scans (8-16 px, grey, bits or block counts, as Semeion and optdigits store digits; default 0)")
-    train.add_argument("--strings", type=positive_int, default=160_000, help="with --arch field: synthetic training "
-                       "strings (default 160000)")
+    train.add_argument("--strings", type=positive_int, default=200_000, help="with --arch field: synthetic training "
+                       "strings (default 200000)")
     train.add_argument("--choose-on", metavar="DIR", help="with --arch field: keep the epoch reading the development part of "
                        "this labelled field folder best (its held-back quarter is never read; never trained on)")
     train.add_argument("--learning-rate", type=float, default=3e-3, help="with --arch field: peak learning rate of the "

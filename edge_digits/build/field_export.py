@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_digits.build import artifact_io, writers
 from edge_digits.build.field_model import FIELD_SHAPES
-from edge_digits.build.field_strings import field_batch
+from edge_digits.build.field_strings import field_batch, labels_of
 from edge_digits.build.keras_io import check_keras_file, import_tensorflow, load_keras_model
 from edge_digits.build.mnist import load_mnist
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
@@ -26,7 +26,7 @@ from edge_digits.files import write_json_atomic
 from edge_digits.formats import FIELD_FORMATS, FIELD_PREPROCESSING, INPUT_NAME, OUTPUT_NAME
 from edge_digits.runtime.cpu import measured_on
 from edge_digits.runtime.field_reader import FIELD_DIR, FieldReader
-from edge_digits.runtime.field_strip import FIELD_HEIGHT, FIELD_WIDTH, greedy_decode
+from edge_digits.runtime.field_strip import FIELD_HEIGHT, FIELD_WIDTH, decode_strings
 from edge_digits.runtime.manifest import MANIFEST_NAME, MEASUREMENTS_NAME, package_versions, sha256_file
 
 SET_NAMES = frozenset({row.file for row in FIELD_FORMATS} | {MANIFEST_NAME, MEASUREMENTS_NAME})
@@ -74,10 +74,6 @@ class FieldParityRow:
 PARITY_HEADER = f"{'file':20s} {'prec':5s} {'agree':>9s} {'max|dp|':>10s} {'char acc':>9s} {'exact':>7s}"
 
 
-def decoded(probabilities: np.ndarray) -> list[str]:
-    return ["".join(str(digit) for digit, *_ in greedy_decode(row)) for row in probabilities]
-
-
 def export_field(model: str | Path, out: str | Path = "export", data_path: str | None = None, calibration: int = 500,
                  parity_strings: int = 1000, seed: int = 0, scorer=None, keep_failing: bool = False) -> tuple[dict, list[FieldParityRow]]:
     """Write OUT/field/ from the .keras `model`; raise (leaving OUT/field/ as it was) when parity fails
@@ -95,11 +91,11 @@ def export_field(model: str | Path, out: str | Path = "export", data_path: str |
         keras_model = load_keras_model(source, FIELD_SHAPES)
         calibration_strips, _, _ = field_batch(mnist.x_train, mnist.y_train, calibration, seed + 1000)
         parity_strips, targets, lengths = field_batch(mnist.x_test, mnist.y_test, parity_strings, seed + 2000)
-        labels = ["".join(str(digit) for digit in row[:length]) for row, length in zip(targets, lengths)]
+        labels = labels_of(targets, lengths)
         floats = parity_strips.astype(np.float32) / 255.0
         context = FieldExportContext(keras_model, source, stage.work, calibration_strips.astype(np.float32) / 255.0)
         reference = keras_model.predict(floats, batch_size=256, verbose=0)
-        reference_strings = decoded(reference)
+        reference_strings = decode_strings(reference)
         entries, rows = [], []
         for entry in FIELD_FORMATS:
             path = stage.path / entry.file
@@ -113,7 +109,7 @@ def export_field(model: str | Path, out: str | Path = "export", data_path: str |
                 probabilities = reference
             record.update(extra)
             entries.append(record)
-            strings = decoded(probabilities)
+            strings = decode_strings(probabilities)
             agreement = float(np.mean([a == b for a, b in zip(strings, reference_strings)]))
             max_dp = float(np.abs(probabilities - reference).max())
             accuracy, exact = scorer(strings, labels)

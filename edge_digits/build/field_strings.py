@@ -195,10 +195,21 @@ def field_batch(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -
     targets = np.full((count, MAX_DIGITS), -1, np.int32)
     lengths = np.zeros(count, np.int32)
     for index in range(count):
-        picks = sample_digits(labels, rng)
-        mask, written = compose_string([images[pick] for pick in picks], rng)
-        strip = prepare_field(render_photo(mask, rng)).pixels
+        photo, written = synthetic_field(images, labels, rng)
+        strip = prepare_field(photo).pixels
         strips[index, :, :, 0] = np.round(strip * 255).astype(np.uint8)
-        targets[index, :written] = labels[picks[:written]]
-        lengths[index] = written
+        targets[index, :len(written)] = written
+        lengths[index] = len(written)
     return strips, targets, lengths
+
+
+def synthetic_field(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic field photo (gray uint8) of digits drawn from (images, labels), and the digits it holds."""
+    picks = sample_digits(labels, rng)
+    mask, written = compose_string([images[pick] for pick in picks], rng)
+    return render_photo(mask, rng), labels[picks[:written]]
+
+
+def labels_of(targets: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """field_batch's padded targets and lengths -> the digit strings."""
+    return ["".join(str(digit) for digit in row[:length]) for row, length in zip(targets, lengths)]

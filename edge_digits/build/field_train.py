@@ -20,12 +20,12 @@ import numpy as np
 from edge_digits.build import mnist as data
 from edge_digits.build.augment import add_hand_styles
 from edge_digits.build.field_model import FIELD_SHAPES, build_field_model, ctc_loss
-from edge_digits.build.field_strings import field_batch
+from edge_digits.build.field_strings import field_batch, labels_of
 from edge_digits.build.keras_io import import_tensorflow, load_keras_model
 from edge_digits.build.staging import sigterm_as_interrupt
 from edge_digits.errors import EdgeDigitsError
 from edge_digits.files import atomic_outputs
-from edge_digits.runtime.field_strip import greedy_decode
+from edge_digits.runtime.field_strip import decode_strings
 
 VALIDATION_DIGITS = 6000  # the training split's last digits: validation strings only
 STYLE_PROBABILITY = 0.5  # augment.add_hand_styles' scale: half the 1s flagged, 7s crossed, ...
@@ -44,15 +44,10 @@ class FieldTrainResult:
 
 def read_strings(model: keras.Model, strips: np.ndarray) -> list[str]:
     """Greedy CTC readings of (N, H, W, 1) uint8 strips."""
-    probabilities = model.predict(strips.astype(np.float32) / 255.0, batch_size=256, verbose=0)
-    return ["".join(str(digit) for digit, *_ in greedy_decode(row)) for row in probabilities]
+    return decode_strings(model.predict(strips.astype(np.float32) / 255.0, batch_size=256, verbose=0))
 
 
-def labels_of(targets: np.ndarray, lengths: np.ndarray) -> list[str]:
-    return ["".join(str(digit) for digit in row[:length]) for row, length in zip(targets, lengths)]
-
-
-def train_field_model(out: str | Path, data_path: str | None = None, strings: int = 120_000, epochs: int = 8,
+def train_field_model(out: str | Path, data_path: str | None = None, strings: int = 200_000, epochs: int = 3,
                       batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0, width: int = 1,
                       choose_on: tuple[np.ndarray, list[str]] | None = None,
                       scorer: Callable[[list[str], list[str]], tuple[float, float]] | None = None,

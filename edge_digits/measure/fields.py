@@ -97,15 +97,14 @@ def load_fields(directory: str | os.PathLike, part: str) -> tuple[list[np.ndarra
 
 def synthetic_fields(data_path: str | None, count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     """`count` synthetic field photos (gray uint8) of MNIST TEST digits, with their labels."""
-    from edge_digits.build.field_strings import compose_string, render_photo, sample_digits
+    from edge_digits.build.field_strings import synthetic_field
     from edge_digits.build.mnist import load_mnist
 
     mnist = load_mnist(data_path)
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for _ in range(count):
-        picks = sample_digits(mnist.y_test, rng)
-        mask, written = compose_string([mnist.x_test[pick] for pick in picks], rng)
-        images.append(render_photo(mask, rng))
-        labels.append("".join(str(int(mnist.y_test[pick])) for pick in picks[:written]))
+        image, digits = synthetic_field(mnist.x_test, mnist.y_test, rng)
+        images.append(image)
+        labels.append("".join(str(int(digit)) for digit in digits))
     return images, labels

@@ -112,6 +112,11 @@ def greedy_decode(probabilities: np.ndarray) -> list[tuple[int, float, int, int]
     return digits
 
 
+def decode_strings(probabilities: np.ndarray) -> list[str]:
+    """(N, T, 11) probabilities -> the N greedy CTC digit strings."""
+    return ["".join(str(digit) for digit, *_ in greedy_decode(row)) for row in probabilities]
+
+
 def decode_field(probabilities: np.ndarray, strip: Strip) -> list[FieldDigit]:
     """Greedy CTC digits with their x-spans mapped back to the image (each output column covers
     STRIDE strip columns; a span is widened by one column each side, as CTC peaks are narrow)."""
