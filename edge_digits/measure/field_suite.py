@@ -17,8 +17,8 @@ from edge_digits.options import reader_from_args
 from edge_digits.runtime.field_reader import FieldReader, resolve_field_model
 
 
-def external_score(spec: str, files: list[str], labels: list[str]) -> FieldScore:
-    """A NAME=JSON row: another reader's recorded {file: {text, seconds}}, on exactly `files`."""
+def load_readings(spec: str) -> tuple[str, str, dict]:
+    """A NAME=JSON option -> (name, path, another reader's recorded {file: {text, seconds}})."""
     name, _, path = spec.partition("=")
     if not name or not path:
         raise EdgeDigitsError(f"--readings takes NAME=FILE.json, got {spec!r}")
@@ -26,6 +26,14 @@ def external_score(spec: str, files: list[str], labels: list[str]) -> FieldScore
         recorded = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise EdgeDigitsError(f"cannot read --readings {path}: {error}") from None
+    if not isinstance(recorded, dict):
+        raise EdgeDigitsError(f"--readings {path} is not a {{file: {{text, seconds}}}} object")
+    return name, path, recorded
+
+
+def external_score(readings: tuple[str, str, dict], files: list[str], labels: list[str]) -> FieldScore:
+    """Another reader's row from its recorded readings, on exactly `files`."""
+    name, path, recorded = readings
     missing = [file for file in files if file not in recorded]
     if missing:
         raise EdgeDigitsError(f"--readings {path} lacks {len(missing)} of the {len(files)} fields (first: {missing[0]})")
@@ -50,28 +58,29 @@ def field_model_readers(args: argparse.Namespace) -> list[tuple[str, FieldReader
     return readers
 
 
-def score_set(name: str, images: list[np.ndarray], labels: list[str], args: argparse.Namespace,
-              files: list[str] | None = None) -> list[FieldScore]:
+def score_set(images: list[np.ndarray], labels: list[str], args: argparse.Namespace,
+              files: list[str] | None = None, recorded: list[tuple[str, str, dict]] = ()) -> list[FieldScore]:
     """Every reader on one set of field images."""
     page = reader_from_args(args)
     scores = [score_reader("page reader", lambda image: page.read(image).text.replace("\n", ""), images, labels)]
     for reader_name, reader in field_model_readers(args):
         scores.append(score_reader(reader_name, lambda image, reader=reader: reader.read(image).text, images, labels))
-    for spec in args.readings if files is not None else []:
-        scores.append(external_score(spec, files, labels))
+    for readings in recorded if files is not None else []:
+        scores.append(external_score(readings, files, labels))
     return scores
 
 
 def score_field_suite(args: argparse.Namespace) -> int:
     """Print (or --json) the table for the field folder's part and/or the synthetic fields."""
     report = {}
+    recorded = [load_readings(spec) for spec in args.readings]  # a bad --readings stops before any reading
     if args.fields:
         files = [file for file, _ in field_examples(args.fields, args.part)]
         images, labels = load_fields(args.fields, args.part)
-        report[f"{args.fields} ({args.part})"] = score_set("fields", images, labels, args, files)
+        report[f"{args.fields} ({args.part})"] = score_set(images, labels, args, files, recorded)
     if args.synthetic_fields:
         images, labels = synthetic_fields(args.data, args.synthetic_fields, args.seed)
-        report[f"synthetic fields of MNIST test digits (seed {args.seed})"] = score_set("synthetic", images, labels, args)
+        report[f"synthetic fields of MNIST test digits (seed {args.seed})"] = score_set(images, labels, args)
     if args.json:
         print(json.dumps({name: [{key: value for key, value in score.__dict__.items() if key != "readings"} for score in scores]
                           for name, scores in report.items()}, indent=2))
