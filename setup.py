@@ -13,10 +13,10 @@ setup(
     # with the reader's second model (export/second, its own set); the .keras sources and the training by-products
     # (curves PNG, history JSON) belong to the build tier.
     # Each set's manifest signature (*.minisig) ships too, and the public key that checks them (edge_digits/keys).
-    package_data={"edge_digits.export": [f"{folder}{pattern}" for folder in ("", "second/")
+    package_data={"edge_digits.export": [f"{folder}{pattern}" for folder in ("", "second/", "field/")
                                          for pattern in ("*.onnx", "*.tflite", "*.json", "*.txt", "*.minisig")],
                   "edge_digits": ["keys/*.pub"]},
     # parity.json is the exporting machine's measurements (git-ignored), not part of the set
-    exclude_package_data={"edge_digits.export": [f"{folder}{name}" for folder in ("", "second/")
+    exclude_package_data={"edge_digits.export": [f"{folder}{name}" for folder in ("", "second/", "field/")
                                                  for name in ("*.history.json", "parity.json")]},
 )

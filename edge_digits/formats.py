@@ -73,3 +73,27 @@ def selected_formats(int8: bool = False, fp16: bool = False) -> list[Format]:
     """The formats an export with these flags writes, in table order."""
     flags = {"int8": int8, "fp16": fp16}
     return [entry for entry in FORMATS if entry.flag is None or flags.get(entry.flag, False)]
+
+
+# The field model (docs/fields.md): one strip of a whole field in, per-column digit-or-blank probabilities
+# out. Its own set (export/field/), written by build/field_export.py from the same kinds of writers.
+FIELD_FORMATS: tuple[Format, ...] = (
+    Format("field-keras", "field.keras", "keras", "fp32", "float32", "export_keras", None,
+           "Source Keras field model; the oracle for parity."),
+    Format("field-onnx-fp32", "field_fp32.onnx", "onnx", "fp32", "float32", "export_onnx_fp32", None,
+           "ONNX opset 18 via tf2onnx."),
+    Format("field-onnx-int8", "field_int8.onnx", "onnx", "int8", "float32", "export_onnx_int8", None,
+           "ONNX static QDQ quantization (the digit model's 7-bit weight recipe), float input and output."),
+    Format("field-tflite-fp32", "field_fp32.tflite", "tflite", "fp32", "float32", "export_tflite_fp32", None,
+           "TFLite float model for LiteRT."),
+    Format("field-tflite-int8", "field_int8.tflite", "tflite", "int8", "uint8", "export_tflite_int8", None,
+           "TFLite full-integer model; uint8 input takes the strip's bytes (scale 1/255, zero point 0)."),
+)
+FIELD_PREPROCESSING = {
+    "shape": [32, 128, 1],
+    "layout": "NHWC",
+    "polarity": "ink bright on black, paper level 0, strongest ink 1 (runtime/field_strip.py prepare_field)",
+    "strip": "ink box scaled to 28 rows keeping aspect, 2 px above and below, left-aligned, squeezed to 128 columns",
+    "output": "(batch, 32, 11) softmax per 4 strip columns; classes 0-9 are digits, 10 is the CTC blank",
+}
+

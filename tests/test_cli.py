@@ -18,7 +18,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 def test_help_lists_every_subcommand():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("train", "average", "evaluate", "export", "parity", "read", "bench"):
+    for command in ("train", "average", "evaluate", "export", "export-field", "parity", "read", "bench"):
         assert command in result.stdout
 
 
@@ -30,6 +30,9 @@ def test_help_lists_every_subcommand():
     (["read", "x.png", "--min-confidence", "2"], ["--min-confidence", "between 0 and 1"]),
     (["export", "--calibration", "0"], ["--calibration", "at least 1"]),
     (["frobnicate"], ["invalid choice"]),
+    (["train", "--arch", "field", "--teacher", "t.keras"], ["--teacher", "--arch field draws its own strings"]),
+    (["train", "--arch", "edge", "--choose-on", "cheques"], ["--choose-on", "belong to --arch field"]),
+    (["read", "--field", "--field-model", "/nonexistent/field.onnx", "x.png"], ["field model not found"]),
 ])
 def test_usage_mistakes(args, fragments):
     assert_one_line_error(run_cli(*args), *fragments)

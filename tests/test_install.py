@@ -71,12 +71,14 @@ def test_model_lookup_order_is_variable_then_local_export_then_the_package(tmp_p
 
 def test_the_wheel_carries_the_runtime_artifacts_and_not_the_build_tier_files(built_wheel):
     names = set(zipfile.ZipFile(built_wheel).namelist())
-    runtime = [path.relative_to(EXPORT_DIR).as_posix() for pattern in ("*.onnx", "*.tflite", "second/*.onnx", "second/*.tflite")
+    runtime = [path.relative_to(EXPORT_DIR).as_posix() for pattern in ("*.onnx", "*.tflite", "second/*.onnx", "second/*.tflite",
+                                                                       "field/*.onnx", "field/*.tflite")
                for path in EXPORT_DIR.glob(pattern)]
+    assert any(name.startswith("field/") for name in runtime), "export/ holds no field model"
     assert runtime, "export/ holds no runtime model"
     assert any(name.startswith("second/") for name in runtime), "export/ holds no second model for the reader"
     for name in [*runtime, "manifest.json", "labels.txt", "second/manifest.json", "second/labels.txt",
-                 "manifest.json.minisig", "second/manifest.json.minisig"]:  # each set with its signature
+                 "manifest.json.minisig", "second/manifest.json.minisig", "field/manifest.json"]:  # each set with its signature
         assert f"edge_digits/export/{name}" in names
     assert "edge_digits/keys/edge-digits.pub" in names  # the public key `--trust project` names
     shipped = [name for name in names if name.startswith("edge_digits/export/")]

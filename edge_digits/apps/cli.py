@@ -22,7 +22,7 @@ from edge_digits.options import (
 
 # Subcommands that need TensorFlow (the Keras model is their input or oracle; bench times a Keras row),
 # and the modules only the build tier ("train" extra) installs.
-BUILD_TIER_COMMANDS = ("train", "average", "evaluate", "export", "parity", "bench")
+BUILD_TIER_COMMANDS = ("train", "average", "evaluate", "export", "export-field", "parity", "bench")
 BUILD_TIER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "sympy")
 
 
@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = subcommands.add_parser("train", parents=[common], help="train a model on MNIST")
     train.add_argument("--arch", default="edge", help="architecture: edge (default, small and augmented), seed (the tutorial "
-                       "CNN) or teacher (edge at twice the width, trained on every writing style, to teach edge)")
-    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22, teacher 30; see docs/model.md)")
-    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe)")
+                       "CNN), teacher (edge at twice the width, trained on every writing style, to teach edge) or field "
+                       "(the string model that reads a whole field, trained on synthetic strings; docs/fields.md)")
+    train.add_argument("--epochs", type=positive_int, help="epochs (default: the architecture's recipe: seed 10, edge 22, teacher 30, field 3; see docs/model.md)")
+    train.add_argument("--batch-size", type=positive_int, help="batch size (default: the architecture's recipe; field 64)")
     add_data_option(train)
     train.add_argument("--limit", type=positive_int, help="train on only N training images (quick runs)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -51,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(knowledge distillation; see docs/model.md)")
     train.add_argument("--scans", type=probability, default=0.0, help="share of training digits drawn as low-resolution "
                        "scans (8-16 px, grey, bits or block counts, as Semeion and optdigits store digits; default 0)")
+    train.add_argument("--strings", type=positive_int, default=200_000, help="with --arch field: synthetic training "
+                       "strings (default 200000)")
+    train.add_argument("--choose-on", metavar="DIR", help="with --arch field: keep the epoch reading the development part of "
+                       "this labelled field folder best (its held-back quarter is never read; never trained on)")
+    train.add_argument("--learning-rate", type=float, default=3e-3, help="with --arch field: peak learning rate of the "
+                       "warmup-cosine schedule (default 0.003; about 0.001 when fine-tuning from --initial)")
+    train.add_argument("--initial", metavar="MODEL", help="with --arch field: start from this trained field model's "
+                       "weights (fine-tuning on new strings; give a new --seed)")
     train.add_argument("--out", default="runs/digits.keras", help="model path; history JSON and curves PNG go beside it")
     train.set_defaults(handler=commands.command_train)
 
@@ -85,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "set, from OUT/digits_int8.tflite (after the export with --int8; alone, only that step; "
                         "needs the micro extra; docs/microcontrollers.md)")
     export.set_defaults(handler=commands.command_export)
+
+    export_field = subcommands.add_parser("export-field", parents=[common], help="export the field model as OUT/field/ "
+                                          "(ONNX and TFLite, fp32 and int8) with its parity table (docs/fields.md)")
+    export_field.add_argument("--model", required=True, help="the field model (.keras, from `train --arch field`)")
+    export_field.add_argument("--out", default="export", help="export directory; the set goes to OUT/field/ (default: export)")
+    add_data_option(export_field, "MNIST npz: training digits calibrate, test digits check parity (default: $EDGE_DIGITS_MNIST, "
+                    "the Keras cache, then download)")
+    export_field.add_argument("--strings", type=positive_int, default=1000, help="synthetic test strings for parity (default 1000)")
+    export_field.add_argument("--seed", type=int, default=0, help="seed of the calibration and parity strings (default 0)")
+    export_field.add_argument("--keep-failing", action="store_true", help="write the set even when it fails parity")
+    export_field.set_defaults(handler=commands.command_export_field)
 
     parity = subcommands.add_parser("parity", parents=[common], help="check every artifact against the Keras model")
     parity.add_argument("directory", nargs="?", default="export", help="export directory (default: export)")
@@ -148,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders whose images are all read")
     read.add_argument("--json", action="store_true", help="print a JSON array of readings")
     read.add_argument("--annotate", metavar="DIR", help="write each image with boxes and digits drawn into DIR")
+    read.add_argument("--field", action="store_true", help="each image is one field (a cheque amount, form boxes, a meter): "
+                      "read it whole with the field model (--field-model; docs/fields.md)")
+    add_field_model_option(read)
     add_model_options(read)
     read.set_defaults(handler=commands.command_read)
 
@@ -169,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "a close-up of one thick digit, a cluster of three or four touching digits")
     score.add_argument("--rows", type=positive_int, metavar="N", help="also read N frames of two rows of digits of "
                        "varied size whose tops wobble by up to 0, 15 and 30 px: digits in order and lines exact per level")
+    score.add_argument("--fields", metavar="DIR", help="instead: the field suite on a labelled folder of field images (one "
+                       "field per image): the page reader and the field model, fp32 and int8 (docs/fields.md)")
+    score.add_argument("--part", choices=("all", "development", "held-back", "first200"), default="all",
+                       help="with --fields: which fields (sorted by name; held-back is every 4th; default all)")
+    score.add_argument("--synthetic-fields", type=positive_int, metavar="N", help="with --fields or alone: also read N "
+                       "synthetic fields of MNIST test digits")
+    score.add_argument("--readings", action="append", default=[], metavar="NAME=JSON", help="with --fields: also score "
+                       "another reader's readings of the same files ({file: {text, seconds}}, e.g. scripts/rapidocr-fields)")
+    add_field_model_option(score)
     score.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and crops (default 0)")
     add_data_option(score, "MNIST npz for the synthetic scenes and crops (default: $EDGE_DIGITS_MNIST, the Keras cache, then download)")
     add_model_options(score)
@@ -194,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_options(web)
     web.set_defaults(handler=commands.command_web)
     return parser
+
+
+def add_field_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--field-model", metavar="PATH", help="the field model: a file, a field set or an export directory "
+                        "holding field/ (default: the default export directory's field/)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,16 @@ def _quiet_tensorflow() -> None:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    field_only = [flag for flag, value in (("--choose-on", args.choose_on), ("--initial", args.initial)) if value]
+    digit_only = [flag for flag, value in (("--limit", args.limit), ("--teacher", args.teacher), ("--scans", args.scans),
+                                           ("--hand-styles", args.hand_styles)) if value]
+    if args.arch == "field" and digit_only:
+        raise EdgeDigitsError(f"{', '.join(digit_only)} train the digit models; --arch field draws its own strings (--strings N)")
+    if args.arch != "field" and field_only:
+        raise EdgeDigitsError(f"{', '.join(field_only)} belong to --arch field")
     _quiet_tensorflow()
+    if args.arch == "field":
+        return train_field(args)
     from edge_digits.build.train import train_model
 
     result = train_model(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, data_path=args.data,
@@ -37,6 +46,22 @@ def command_train(args: argparse.Namespace) -> int:
     print(f"kept epoch {result.best_epoch} of {result.epochs_run} (the best of the last third on validation, "
           f"{result.best_val_accuracy:.4%}) in {result.seconds:.0f} s")
     for path in (result.model_path, result.history_path, result.plot_path):
+        print(f"wrote {path}")
+    return 0
+
+
+def train_field(args: argparse.Namespace) -> int:
+    """`train --arch field`: the string model on synthetic strings (docs/fields.md)."""
+    from edge_digits.build.field_train import train_field_model
+    from edge_digits.measure.fields import prepared_strips, string_scores
+
+    choose_on = prepared_strips(args.choose_on, "development") if args.choose_on else None
+    result = train_field_model(args.out, data_path=args.data, strings=args.strings, epochs=args.epochs or 3,
+                               batch_size=args.batch_size or 64, seed=args.seed, choose_on=choose_on, scorer=string_scores,
+                               initial=args.initial, learning_rate=args.learning_rate)
+    chosen_on = "development fields' character accuracy" if choose_on is not None else "synthetic validation"
+    print(f"kept epoch {result.best_epoch} (best {chosen_on}, {result.best_score:.2%}) in {result.seconds:.0f} s")
+    for path in (result.model_path, result.history_path):
         print(f"wrote {path}")
     return 0
 
@@ -159,7 +184,14 @@ def command_read(args: argparse.Namespace) -> int:
     from edge_digits.runtime.imageio import images_in, load_image
 
     images = [path for given in args.images for path in (images_in(given) if Path(given).is_dir() else [given])]
-    reader = reader_from_args(args)
+    if args.field:
+        if args.annotate:
+            raise EdgeDigitsError("--annotate draws page readings; with --field, --json gives each digit's x-span")
+        from edge_digits.runtime.field_reader import FieldReader
+
+        reader = FieldReader(args.field_model, backend=args.backend, verify=not args.no_verify)
+    else:
+        reader = reader_from_args(args)
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     results, failures, problem = [], 0, ""
@@ -191,7 +223,30 @@ def command_read(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def command_export_field(args: argparse.Namespace) -> int:
+    from edge_digits.build.keras_io import check_keras_file
+
+    check_keras_file(args.model)
+    _quiet_tensorflow()
+    from edge_digits.build.field_export import PARITY_HEADER, export_field
+    from edge_digits.measure.fields import string_scores
+
+    manifest, rows = export_field(args.model, args.out, data_path=args.data, parity_strings=args.strings, seed=args.seed,
+                                  scorer=string_scores, keep_failing=args.keep_failing)
+    print(f"field parity against Keras on {args.strings} synthetic strings of MNIST test digits:")
+    print(PARITY_HEADER)
+    for row in rows:
+        print(row.line())
+    for record in manifest["artifacts"]:
+        print(f"wrote {Path(args.out) / 'field' / record['file']} ({record['bytes']:,} bytes)")
+    return 0 if manifest["parity"]["passed"] else 1
+
+
 def command_score(args: argparse.Namespace) -> int:
+    if args.fields or (args.synthetic_fields and not args.photos):
+        from edge_digits.measure.field_suite import score_field_suite
+
+        return score_field_suite(args)
     if not any((args.photos, args.scenes, args.crops, args.styles, args.layouts, args.rows)):
         raise EdgeDigitsError("nothing to score: give a labelled photo folder and/or --scenes N / --crops N / --styles N"
                               " / --layouts N / --rows N")

@@ -40,8 +40,12 @@ def import_tensorflow() -> tuple[Any, Any]:
     return tf, keras
 
 
-def load_keras_model(path: str | os.PathLike) -> Any:
-    """Load a `.keras` file in safe mode (no arbitrary code), quietly, with a one-line error when it can't."""
+DIGIT_SHAPES = ((28, 28, 1), (10,))
+
+
+def load_keras_model(path: str | os.PathLike, shapes: tuple[tuple[int, ...], tuple[int, ...]] = DIGIT_SHAPES) -> Any:
+    """Load a `.keras` file in safe mode (no arbitrary code), quietly, with a one-line error when it can't
+    or when its input and output shapes are not `shapes` (the digit model's by default)."""
     path = check_keras_file(path)
     _, keras = import_tensorflow()
     try:
@@ -50,8 +54,8 @@ def load_keras_model(path: str | os.PathLike) -> Any:
     except Exception as error:  # corrupt archives raise many different types
         raise EdgeDigitsError(f"cannot load Keras model {path}: {error_line(error, limit=200)}") from None
     input_shape, output_shape = tuple(model.inputs[0].shape[1:]), tuple(model.outputs[0].shape[1:])
-    if input_shape != (28, 28, 1) or output_shape != (10,):
-        raise EdgeDigitsError(f"{path} takes {input_shape} and returns {output_shape}; expected (28, 28, 1) -> (10,)")
+    if (input_shape, output_shape) != shapes:
+        raise EdgeDigitsError(f"{path} takes {input_shape} and returns {output_shape}; expected {shapes[0]} -> {shapes[1]}")
     return model
 
 
