@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_digits.build import artifact_io, writers
 from edge_digits.build.field_model import FIELD_SHAPES
+from edge_digits.build.folding import fold_batch_norm
 from edge_digits.build.field_strings import field_batch, labels_of
 from edge_digits.build.keras_io import check_keras_file, import_tensorflow, load_keras_model
 from edge_digits.build.mnist import load_mnist
@@ -93,7 +94,7 @@ def export_field(model: str | Path, out: str | Path = "export", data_path: str |
         parity_strips, targets, lengths = field_batch(mnist.x_test, mnist.y_test, parity_strings, seed + 2000)
         labels = labels_of(targets, lengths)
         floats = parity_strips.astype(np.float32) / 255.0
-        context = FieldExportContext(keras_model, source, stage.work, calibration_strips.astype(np.float32) / 255.0)
+        context = FieldExportContext(fold_batch_norm(keras_model), source, stage.work, calibration_strips.astype(np.float32) / 255.0)
         reference = keras_model.predict(floats, batch_size=256, verbose=0)
         reference_strings = decode_strings(reference)
         entries, rows = [], []
