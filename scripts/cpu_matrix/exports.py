@@ -40,7 +40,7 @@ def check_exports(targets: list, qemu: dict[str, Path], sets: list[Path], scratc
                  "--model", shipped / "digits.keras", "--out", out], timeout=7200, env=environment)
             differences = compare_set(out, shipped)
             seconds = time.perf_counter() - began
-            rows.append((target.name, str(shipped), "same bytes" if not differences else f"{len(differences)} differ", seconds))
+            rows.append((target.name, os.path.relpath(shipped), "same bytes" if not differences else f"{len(differences)} differ", seconds))
             failures += [f"{target.name} {shipped}: {difference}" for difference in differences]
     width = max(len(row[1]) for row in rows) if rows else 3
     print(f"{'target':<10} {'set':<{width}}  {'files (manifest.json included)':<32} seconds")
