@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edge_digits.build import artifact_io, writers
 from edge_digits.build.field_model import FIELD_SHAPES
-from edge_digits.build.folding import fold_batch_norm
 from edge_digits.build.field_strings import field_batch, labels_of
+from edge_digits.build.folding import fold_batch_norm
 from edge_digits.build.keras_io import check_keras_file, import_tensorflow, load_keras_model
 from edge_digits.build.mnist import load_mnist
 from edge_digits.build.staging import StagedDirectory, sigterm_as_interrupt
@@ -34,25 +33,6 @@ SET_NAMES = frozenset({row.file for row in FIELD_FORMATS} | {MANIFEST_NAME, MEAS
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 # (precision) -> least decoded-string agreement with Keras, largest max |dp| of any column's probability
 THRESHOLDS = {"fp32": (0.999, 1e-4), "int8": (0.97, 0.5)}
-
-
-class FieldExportContext(writers.ExportContext):
-    """writers.ExportContext for field strips: the traced input is (batch, 32, 128, 1)."""
-
-    def serving_function(self, channels: int = 1) -> tuple[Any, list]:
-        if channels != 1:
-            raise ValueError("the field model takes gray strips only (channels=1)")
-        if "serve1" not in self.cache:
-            tf, _ = import_tensorflow()
-            signature = [tf.TensorSpec([None, FIELD_HEIGHT, FIELD_WIDTH, 1], tf.float32, name=INPUT_NAME)]
-            model = self.model
-
-            @tf.function(input_signature=signature)
-            def serve(image):
-                return {OUTPUT_NAME: model(image, training=False)}
-
-            self.cache["serve1"] = (serve, signature)
-        return self.cache["serve1"]
 
 
 @dataclass
@@ -94,7 +74,8 @@ def export_field(model: str | Path, out: str | Path = "export", data_path: str |
         parity_strips, targets, lengths = field_batch(mnist.x_test, mnist.y_test, parity_strings, seed + 2000)
         labels = labels_of(targets, lengths)
         floats = parity_strips.astype(np.float32) / 255.0
-        context = FieldExportContext(fold_batch_norm(keras_model), source, stage.work, calibration_strips.astype(np.float32) / 255.0)
+        context = writers.ExportContext(fold_batch_norm(keras_model), source, stage.work,
+                                        calibration_strips.astype(np.float32) / 255.0, (FIELD_HEIGHT, FIELD_WIDTH))
         reference = keras_model.predict(floats, batch_size=256, verbose=0)
         reference_strings = decode_strings(reference)
         entries, rows = [], []

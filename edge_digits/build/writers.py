@@ -34,7 +34,8 @@ class ExportContext:
     model: Any
     source: Path
     work: Path
-    calibration: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1], from the training split
+    calibration: np.ndarray  # float32 (N, height, width, 1) in [0, 1], from the training split
+    image_size: tuple[int, int] = (28, 28)  # (height, width) of the traced input: a digit, or a field's strip
     cache: dict[str, Any] = field(default_factory=dict)
 
     def serving_function(self, channels: int = 1) -> tuple[Any, list]:
@@ -44,7 +45,7 @@ class ExportContext:
         key = f"serve{channels}"
         if key not in self.cache:
             tf, _ = import_tensorflow()
-            signature = [tf.TensorSpec([None, 28, 28, channels], tf.float32, name=INPUT_NAME)]
+            signature = [tf.TensorSpec([None, *self.image_size, channels], tf.float32, name=INPUT_NAME)]
             model = self.model
 
             @tf.function(input_signature=signature)
